@@ -1,0 +1,116 @@
+/*
+ * Records: one row's worth of named scalar values.
+ *
+ * record_parse validates one JSON object against a schema with wtc's own
+ * strict parser (exact 64-bit integers, no silent truncation at \u0000,
+ * duplicate keys and invalid UTF-8 rejected) and yields fields in schema
+ * column order.  record_encode / record_decode are the spool payload, a
+ * compact binary form that keeps table, version and fields by name.
+ * record_to_json renders a record as a JSON object.  None of these do I/O.
+ *
+ * A record owns all its memory; record_free accepts NULL.  Error messages
+ * say what is wrong with the record, not where it came from: callers prefix
+ * FILE:LINE.  Where a message gives "at byte N", N is the 0-based offset in
+ * the text passed to record_parse (a BOM included).  The first problem met
+ * in one left-to-right pass is reported; missing fields come after syntax.
+ *
+ * Stored forms: integers in canonical decimal ("-0" becomes "0"); other
+ * numbers as written; datetimes with 'T' turned into ' ' (the form the
+ * server returns).  In a binary column a \u0000..\u00ff escape stands for
+ * that single byte, so that record_to_json's output of binary data (bytes
+ * that are not valid UTF-8 become \u00XX, valid UTF-8 is kept) parses back
+ * to the same bytes.  Duplicate keys inside a JSON column's value are not
+ * checked.
+ */
+#ifndef WTC_RECORD_H
+#define WTC_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema.h"
+#include "util.h"
+
+enum rec_type {
+	REC_NULL = 0,	/* JSON null: val is "" */
+	REC_INT = 1,	/* canonical decimal integer text, e.g. "-42" */
+	REC_NUM = 2,	/* any other JSON number, as written */
+	REC_STR = 3,	/* unescaped UTF-8 (or bytes for binary columns); may hold NUL: use len */
+	REC_BOOL = 4,	/* "1" or "0" */
+	REC_JSON = 5	/* a JSON object or array, as compact JSON text */
+};
+
+struct rec_field {
+	const char	*name;	/* NUL-terminated, owned by the record */
+	const char	*val;	/* NUL-terminated after len bytes, owned by the record */
+	size_t		 len;
+	enum rec_type	 type;
+	int		 col;	/* schema column index, or -1 when not bound */
+};
+
+struct record {
+	char		*table;
+	uint64_t	 version;	/* 0 until the cache stamps it */
+	size_t		 nfields;
+	struct rec_field *fields;
+	int		 id_field;	/* index in fields of the schema's id column, or -1 */
+	void		*priv;		/* storage; do not touch */
+};
+
+/* Maximum depth of nested JSON accepted in a JSON column. */
+#define RECORD_MAX_DEPTH 64
+
+/*
+ * Parse and validate one JSON object.  On success *out is a record bound to
+ * the schema (fields in column order, col set).  If the schema has an
+ * integer id column that the object does not carry, the record still gets a
+ * field for it, of type REC_NULL, at id_field: the caller must give it an id
+ * with record_set_id before the record is stored.  Returns 0, or -1 with *err
+ * (e.g. "field 'age' must be an integer, not a string").
+ */
+int		 record_parse(const char *json, size_t len, const struct schema *,
+		    struct record **out, char **err);
+
+/*
+ * Set the id column's value (an integer) in place.  A bound record that
+ * lacks the field gets it, in column order; without a known id column
+ * (never bound, or the schema has none) this does nothing.
+ */
+void		 record_set_id(struct record *, uint64_t id);
+
+/* True when the record's id field is present and not REC_NULL. */
+int		 record_has_id(const struct record *);
+
+/*
+ * Append the record's key to out: prefix, table, ':', then the primary key
+ * values joined by ':'.  Returns -1 with *err when a key column is missing
+ * or NULL.
+ */
+int		 record_key(const struct record *, const struct schema *,
+		    const char *prefix, struct buf *out, char **err);
+
+/* Spool payload form. */
+void		 record_encode(const struct record *, struct buf *out);
+int		 record_decode(const void *, size_t, struct record **out, char **err);
+
+/* Bind a decoded record's fields to schema columns by name (sets col; -1 if absent). */
+void		 record_bind(struct record *, const struct schema *);
+
+/* Render as a compact JSON object (fields in record order; no version). */
+void		 record_to_json(const struct record *, struct buf *out);
+
+/* Build a record from already-typed fields (the cache and db modules use it). */
+struct record	*record_new(const char *table);
+void		 record_add(struct record *, const char *name, enum rec_type,
+		    const char *val, size_t len);
+
+void		 record_free(struct record *);
+
+/*
+ * Append s as a JSON string literal (quotes included, escaped) to out:
+ * '"' and '\\' escaped, control characters as \n \r \t \b \f or \u00XX
+ * (NUL as \u0000), valid UTF-8 kept as is, any other byte as \u00XX.
+ */
+void		 json_quote(struct buf *out, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * Allocation wrappers, the growable buffer, error formatting and clocks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static void
+oom(size_t n)
+{
+	fprintf(stderr, "wtc: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+	void	*p;
+
+	if ((p = malloc(n == 0 ? 1 : n)) == NULL)
+		oom(n);
+	return (p);
+}
+
+void *
+xcalloc(size_t nmemb, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(nmemb == 0 ? 1 : nmemb, size == 0 ? 1 : size)) == NULL)
+		oom(nmemb * size);
+	return (p);
+}
+
+void *
+xrealloc(void *old, size_t n)
+{
+	void	*p;
+
+	if ((p = realloc(old, n == 0 ? 1 : n)) == NULL)
+		oom(n);
+	return (p);
+}
+
+void *
+xreallocarray(void *old, size_t nmemb, size_t size)
+{
+	if (size != 0 && nmemb > SIZE_MAX / size)
+		oom(SIZE_MAX);
+	return (xrealloc(old, nmemb * size));
+}
+
+char *
+xstrdup(const char *s)
+{
+	return (xstrndup(s, strlen(s)));
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p;
+
+	p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return (p);
+}
+
+char *
+xvasprintf(const char *fmt, va_list ap)
+{
+	va_list	 aq;
+	char	*p;
+	int	 n;
+
+	va_copy(aq, ap);
+	n = vsnprintf(NULL, 0, fmt, aq);
+	va_end(aq);
+	if (n < 0)
+		abort();
+	p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return (p);
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*p;
+
+	va_start(ap, fmt);
+	p = xvasprintf(fmt, ap);
+	va_end(ap);
+	return (p);
+}
+
+int
+err_set(char **err, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err == NULL)
+		return (-1);
+	free(*err);
+	va_start(ap, fmt);
+	*err = xvasprintf(fmt, ap);
+	va_end(ap);
+	return (-1);
+}
+
+void
+buf_init(struct buf *b)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void
+buf_release(struct buf *b)
+{
+	free(b->data);
+	buf_init(b);
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+}
+
+void
+buf_grow(struct buf *b, size_t extra)
+{
+	size_t	 want;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		oom(SIZE_MAX);
+	want = b->len + extra + 1;
+	if (want <= b->cap)
+		return;
+	if (b->cap == 0)
+		b->cap = 64;
+	while (b->cap < want)
+		b->cap = b->cap > SIZE_MAX / 2 ? want : b->cap * 2;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	if (n != 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_addc(struct buf *b, char c)
+{
+	buf_grow(b, 1);
+	b->data[b->len++] = c;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		abort();
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+char *
+buf_detach(struct buf *b, size_t *len)
+{
+	char	*p;
+
+	if (b->data == NULL)
+		buf_grow(b, 0), b->data[0] = '\0';
+	p = b->data;
+	if (len != NULL)
+		*len = b->len;
+	buf_init(b);
+	return (p);
+}
+
+uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+uint64_t
+now_us_real(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+}
+
+int
+write_all(int fd, const void *p, size_t n)
+{
+	const char	*s = p;
+	ssize_t		 w;
+
+	while (n > 0) {
+		w = write(fd, s, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return (0);
+}
+
+int
+mkdir_p(const char *path, int mode)
+{
+	char	*p, *s;
+	int	 rc = 0;
+
+	p = xstrdup(path);
+	for (s = p + 1; rc == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST)
+			rc = -1;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return (rc);
+}
