@@ -1,0 +1,1532 @@
+/*
+ * The spool: append-only segment files written by any number of writers
+ * and read back by one drainer.  spool.h describes the on-disk format.
+ *
+ * A writer buffers frames in memory and writes them out in large blocks;
+ * a record is durable once an fdatasync covering it has returned, and
+ * concurrent spool_sync calls share one fdatasync (group commit).  After a
+ * failed write the writer abandons its segment and starts a fresh one, so
+ * damage is always a torn tail of a sealed segment.
+ *
+ * The reader walks the segments in name order.  When a live segment has
+ * nothing new it moves on to the others and comes back later, so one busy
+ * or idle writer never holds up the rest.  Because of that the checkpoint
+ * records an offset per segment, not one position for the whole spool.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+#include "spool.h"
+#include "util.h"
+
+#define SPOOL_FRAME_MAGIC	0x46435457u
+#define SPOOL_FRAME_HDR		12
+#define SPOOL_SEG_MAGIC		"WTCSPL01"
+#define SPOOL_SEG_HDR		8
+#define SPOOL_WRITE_CHUNK	(1024u * 1024)
+#define SPOOL_READ_CHUNK	(1024u * 1024)
+#define SPOOL_CHECKPOINT	"checkpoint"
+#define SPOOL_CHECKPOINT_TMP	"checkpoint.tmp"
+#define SPOOL_CHECKPOINT_MAX	(16u * 1024 * 1024)
+#define SPOOL_DRAIN_LOCK	"drain.lock"
+#define SPOOL_NAME_MAX		64
+
+/* crc32c ---------------------------------------------------------------- */
+
+static uint32_t		 crc32c_table[8][256];
+static pthread_once_t	 crc32c_once = PTHREAD_ONCE_INIT;
+static uint32_t		(*crc32c_raw)(uint32_t, const uint8_t *, size_t);
+
+static uint64_t
+le64_get(const uint8_t *p)
+{
+	return ((uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+	    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+	    (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56);
+}
+
+static uint32_t
+le32_get(const uint8_t *p)
+{
+	return ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24);
+}
+
+static void
+le32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* Slicing-by-8 on the inverted crc. */
+static uint32_t
+crc32c_sw_raw(uint32_t c, const uint8_t *p, size_t n)
+{
+	uint64_t	 w;
+
+	while (n > 0 && ((uintptr_t)p & 7) != 0) {
+		c = crc32c_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+		n--;
+	}
+	while (n >= 8) {
+		w = le64_get(p) ^ c;
+		c = crc32c_table[7][w & 0xff] ^
+		    crc32c_table[6][(w >> 8) & 0xff] ^
+		    crc32c_table[5][(w >> 16) & 0xff] ^
+		    crc32c_table[4][(w >> 24) & 0xff] ^
+		    crc32c_table[3][(w >> 32) & 0xff] ^
+		    crc32c_table[2][(w >> 40) & 0xff] ^
+		    crc32c_table[1][(w >> 48) & 0xff] ^
+		    crc32c_table[0][w >> 56];
+		p += 8;
+		n -= 8;
+	}
+	while (n > 0) {
+		c = crc32c_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+		n--;
+	}
+	return (c);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw_raw(uint32_t c, const uint8_t *p, size_t n)
+{
+	uint64_t	 c64, w;
+
+	while (n > 0 && ((uintptr_t)p & 7) != 0) {
+		c = _mm_crc32_u8(c, *p++);
+		n--;
+	}
+	c64 = c;
+	while (n >= 8) {
+		memcpy(&w, p, sizeof w);
+		c64 = _mm_crc32_u64(c64, w);
+		p += 8;
+		n -= 8;
+	}
+	c = (uint32_t)c64;
+	while (n > 0) {
+		c = _mm_crc32_u8(c, *p++);
+		n--;
+	}
+	return (c);
+}
+#endif
+
+static void
+crc32c_init(void)
+{
+	uint32_t	 c;
+	int		 i, k;
+
+	for (i = 0; i < 256; i++) {
+		c = (uint32_t)i;
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+		crc32c_table[0][i] = c;
+	}
+	for (i = 0; i < 256; i++) {
+		for (k = 1; k < 8; k++) {
+			c = crc32c_table[k - 1][i];
+			crc32c_table[k][i] = (c >> 8) ^
+			    crc32c_table[0][c & 0xff];
+		}
+	}
+	crc32c_raw = crc32c_sw_raw;
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		crc32c_raw = crc32c_hw_raw;
+#endif
+}
+
+uint32_t
+spool_crc32c(uint32_t crc, const void *p, size_t n)
+{
+	pthread_once(&crc32c_once, crc32c_init);
+	return (~crc32c_raw(~crc, p, n));
+}
+
+uint32_t
+spool_crc32c_sw(uint32_t crc, const void *p, size_t n)
+{
+	pthread_once(&crc32c_once, crc32c_init);
+	return (~crc32c_sw_raw(~crc, p, n));
+}
+
+/* Frames ----------------------------------------------------------------- */
+
+void
+spool_frame_header(uint8_t hdr[12], const void *payload, size_t len)
+{
+	uint32_t	 crc;
+
+	le32_put(hdr, SPOOL_FRAME_MAGIC);
+	le32_put(hdr + 4, (uint32_t)len);
+	crc = spool_crc32c(0, hdr + 4, 4);
+	le32_put(hdr + 8, spool_crc32c(crc, payload, len));
+}
+
+int
+spool_frame_parse(const uint8_t *p, size_t avail, const uint8_t **payload,
+    size_t *plen, size_t *flen)
+{
+	static const uint8_t	 magic[4] = { 0x57, 0x54, 0x43, 0x46 };
+	uint32_t		 len, crc;
+
+	if (avail < 4)
+		return (avail == 0 || memcmp(p, magic, avail) == 0 ? 0 : -1);
+	if (memcmp(p, magic, 4) != 0)
+		return (-1);
+	if (avail < 8)
+		return (0);
+	len = le32_get(p + 4);
+	if (len == 0 || len > SPOOL_FRAME_MAX)
+		return (-1);
+	if (avail < SPOOL_FRAME_HDR || avail - SPOOL_FRAME_HDR < len)
+		return (0);
+	crc = spool_crc32c(0, p + 4, 4);
+	crc = spool_crc32c(crc, p + SPOOL_FRAME_HDR, len);
+	if (crc != le32_get(p + 8))
+		return (-1);
+	*payload = p + SPOOL_FRAME_HDR;
+	*plen = len;
+	*flen = SPOOL_FRAME_HDR + (size_t)len;
+	return (1);
+}
+
+/* Shared helpers --------------------------------------------------------- */
+
+static int
+name_is_segment(const char *name)
+{
+	size_t	 n = strlen(name);
+
+	return (n > 8 && n < SPOOL_NAME_MAX && strncmp(name, "seg-", 4) == 0 &&
+	    strcmp(name + n - 4, ".wtc") == 0 && strchr(name, '/') == NULL);
+}
+
+/* Creation time of a segment from its name, 0 if it does not parse. */
+static uint64_t
+name_time(const char *name)
+{
+	uint64_t	 v = 0;
+	int		 i, c;
+
+	for (i = 4; i < 20; i++) {
+		c = (unsigned char)name[i];
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return (0);
+	}
+	return (v);
+}
+
+static int
+sync_dir(int dirfd)
+{
+	return (fsync(dirfd));
+}
+
+static int
+open_dir(const char *dir, int create, int *dirfd, char **err)
+{
+	if (create && mkdir_p(dir, 0700) != 0)
+		return (err_set(err, "cannot create spool directory '%s': %s",
+		    dir, strerror(errno)));
+	*dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dirfd == -1)
+		return (err_set(err, "cannot open spool directory '%s': %s",
+		    dir, strerror(errno)));
+	return (0);
+}
+
+/* Writer ----------------------------------------------------------------- */
+
+#define SPOOL_FAIL_WRITE	1
+#define SPOOL_FAIL_SYNC		2
+
+/* Sequence numbers (from, to] that can never be acknowledged. */
+struct spool_lost {
+	uint64_t	 from;
+	uint64_t	 to;
+	char		*msg;
+};
+
+struct spool_writer {
+	char		*dir;
+	int		 dirfd;
+	uint64_t	 seg_max;
+
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	int		 fd;		/* -1 between segments */
+	char		*path;		/* of the open segment */
+	struct buf	 out;		/* frames not yet written */
+	uint64_t	 seq;		/* last sequence number given */
+	uint64_t	 written;	/* last one written to fd */
+	uint64_t	 durable;	/* last one covered by an fdatasync */
+	uint64_t	 size;		/* bytes of whole frames */
+	uint64_t	 synced_size;
+	int		 syncing;	/* a thread is in fdatasync */
+	int		 failed;	/* SPOOL_FAIL_*: abandon segment */
+	uint64_t	 syncs;
+	struct spool_lost *lost;
+	size_t		 nlost;
+};
+
+static pthread_mutex_t	 segment_name_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t		 segment_name_last;
+
+/* A new segment name; times are kept increasing within the process. */
+static char *
+segment_name(void)
+{
+	uint64_t	 us;
+	uint32_t	 rnd;
+
+	pthread_mutex_lock(&segment_name_lock);
+	us = now_us_real();
+	if (us <= segment_name_last)
+		us = segment_name_last + 1;
+	segment_name_last = us;
+	pthread_mutex_unlock(&segment_name_lock);
+
+	if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+		rnd = (uint32_t)(us * 2654435761u) ^ (uint32_t)getpid();
+	return (xasprintf("seg-%016" PRIx64 "-%ld-%08" PRIx32 ".wtc", us,
+	    (long)getpid(), rnd));
+}
+
+static void
+writer_lose(struct spool_writer *w, uint64_t from, uint64_t to, char *msg)
+{
+	struct spool_lost	*l;
+
+	if (to <= from) {
+		free(msg);
+		return;
+	}
+	w->lost = xreallocarray(w->lost, w->nlost + 1, sizeof *w->lost);
+	l = &w->lost[w->nlost++];
+	l->from = from;
+	l->to = to;
+	l->msg = msg;
+}
+
+static const char *
+writer_lost(struct spool_writer *w, uint64_t seq)
+{
+	size_t	 i;
+
+	for (i = 0; i < w->nlost; i++) {
+		if (seq > w->lost[i].from && seq <= w->lost[i].to)
+			return (w->lost[i].msg);
+	}
+	return (NULL);
+}
+
+/*
+ * Create a new segment under a temporary name, lock it, write its header,
+ * then give it its real name, so a reader never sees a segment that is
+ * unlocked only because its writer has not locked it yet.
+ */
+static int
+writer_start(struct spool_writer *w, char **err)
+{
+	char	*name = NULL, *tmp = NULL, *path = NULL;
+	int	 fd = -1, rc = -1, tries, e;
+
+	for (tries = 0;; tries++) {
+		free(name);
+		free(tmp);
+		free(path);
+		name = segment_name();
+		tmp = xasprintf("tmp-%s", name);
+		path = xasprintf("%s/%s", w->dir, name);
+		fd = openat(w->dirfd, tmp,
+		    O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+		if (fd == -1) {
+			if (errno == EEXIST && tries < 10)
+				continue;
+			err_set(err, "cannot create spool segment '%s': %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			err_set(err, "cannot lock spool segment '%s': %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (write_all(fd, SPOOL_SEG_MAGIC, SPOOL_SEG_HDR) != 0) {
+			err_set(err, "cannot write spool segment '%s': %s",
+			    path, strerror(errno));
+			goto out;
+		}
+		if (renameat2(w->dirfd, tmp, w->dirfd, name,
+		    RENAME_NOREPLACE) == 0)
+			break;
+		e = errno;
+		if (e == EINVAL || e == ENOSYS) {
+			/* No RENAME_NOREPLACE here: link refuses to replace. */
+			if (linkat(w->dirfd, tmp, w->dirfd, name, 0) == 0) {
+				unlinkat(w->dirfd, tmp, 0);
+				break;
+			}
+			e = errno;
+		}
+		if (e != EEXIST || tries >= 10) {
+			err_set(err, "cannot create spool segment '%s': %s",
+			    path, strerror(e));
+			goto out;
+		}
+		unlinkat(w->dirfd, tmp, 0);
+		close(fd);
+		fd = -1;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (sync_dir(w->dirfd) != 0) {
+		err_set(err, "cannot sync spool directory '%s': %s", w->dir,
+		    strerror(errno));
+		unlinkat(w->dirfd, name, 0);
+		goto out;
+	}
+	w->fd = fd;
+	fd = -1;
+	free(w->path);
+	w->path = path;
+	path = NULL;
+	w->size = w->synced_size = SPOOL_SEG_HDR;
+	w->failed = 0;
+	rc = 0;
+out:
+	if (fd != -1) {
+		if (tmp != NULL)
+			unlinkat(w->dirfd, tmp, 0);
+		close(fd);
+	}
+	free(path);
+	free(tmp);
+	free(name);
+	return (rc);
+}
+
+/*
+ * Write out the buffer (lock held).  On failure cut the segment back to its
+ * last whole frame if we can, count the buffered records as lost and mark
+ * the segment abandoned.
+ */
+static int
+writer_flush(struct spool_writer *w, char **err)
+{
+	char	*msg;
+
+	if (w->out.len == 0)
+		return (0);
+	if (write_all(w->fd, w->out.data, w->out.len) != 0) {
+		msg = xasprintf("cannot write spool segment '%s': %s", w->path,
+		    strerror(errno));
+		if (ftruncate(w->fd, (off_t)w->size) != 0) {
+			/* Left as a torn tail: the segment is abandoned. */
+		}
+		err_set(err, "%s", msg);
+		writer_lose(w, w->written, w->seq, msg);
+		buf_reset(&w->out);
+		w->failed = SPOOL_FAIL_WRITE;
+		return (-1);
+	}
+	w->size += w->out.len;
+	w->written = w->seq;
+	buf_reset(&w->out);
+	return (0);
+}
+
+/* Record an fdatasync failure (lock held). */
+static void
+writer_sync_failed(struct spool_writer *w, int e, char **err)
+{
+	char	*msg;
+
+	msg = xasprintf("cannot sync spool segment '%s': %s", w->path,
+	    strerror(e));
+	err_set(err, "%s", msg);
+	/* What was written since the last good sync may not be on disk. */
+	writer_lose(w, w->durable, w->written, msg);
+	if (ftruncate(w->fd, (off_t)w->synced_size) != 0) {
+		/* Left as a torn tail: the segment is abandoned. */
+	}
+	w->failed = SPOOL_FAIL_SYNC;
+}
+
+/*
+ * Make everything written durable and close the segment, which releases
+ * its lock and seals it (lock held, no sync running).  A segment that never
+ * got a frame is removed.  Frames still buffered after a failure stay for
+ * the next segment.
+ */
+static int
+writer_seal(struct spool_writer *w, char **err)
+{
+	const char	*name;
+	int		 rc = 0;
+
+	if (w->fd == -1)
+		return (0);
+	if (!w->failed && writer_flush(w, err) != 0)
+		rc = -1;
+	if (w->failed != SPOOL_FAIL_SYNC && w->written > w->durable) {
+		if (fdatasync(w->fd) != 0) {
+			writer_sync_failed(w, errno, err);
+			rc = -1;
+		} else
+			w->durable = w->written;
+		w->syncs++;
+	}
+	close(w->fd);
+	w->fd = -1;
+	if (w->size == SPOOL_SEG_HDR) {
+		name = strrchr(w->path, '/') + 1;
+		unlinkat(w->dirfd, name, 0);
+	}
+	w->failed = 0;
+	return (rc);
+}
+
+/* Make sure a usable segment is open (lock held, no sync running). */
+static int
+writer_ready(struct spool_writer *w, char **err)
+{
+	if (w->fd != -1 && !w->failed)
+		return (0);
+	if (w->fd != -1)
+		writer_seal(w, NULL);
+	return (writer_start(w, err));
+}
+
+struct spool_writer *
+spool_writer_open(const char *dir, char **err)
+{
+	struct spool_writer	*w;
+	const char		*s;
+	char			*end;
+	unsigned long long	 v;
+
+	w = xcalloc(1, sizeof *w);
+	w->dir = xstrdup(dir);
+	w->fd = -1;
+	w->dirfd = -1;
+	buf_init(&w->out);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+
+	w->seg_max = SPOOL_SEGMENT_MAX;
+	if ((s = getenv("WTC_SPOOL_SEGMENT_MAX")) != NULL && *s != '\0') {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0)
+			w->seg_max = v;
+	}
+
+	if (open_dir(dir, 1, &w->dirfd, err) != 0 ||
+	    writer_start(w, err) != 0) {
+		spool_writer_close(w, NULL);
+		return (NULL);
+	}
+	return (w);
+}
+
+int
+spool_append(struct spool_writer *w, const void *p, size_t len, uint64_t *seqp,
+    char **err)
+{
+	uint8_t		 hdr[SPOOL_FRAME_HDR];
+	uint64_t	 seq;
+	int		 rc = -1;
+
+	if (len == 0 || len > SPOOL_FRAME_MAX)
+		return (err_set(err, "cannot append to spool '%s': record of "
+		    "%zu bytes (must be 1 to %u)", w->dir, len,
+		    SPOOL_FRAME_MAX));
+	spool_frame_header(hdr, p, len);
+
+	pthread_mutex_lock(&w->lock);
+	while ((w->fd == -1 || w->failed) && w->syncing)
+		pthread_cond_wait(&w->cond, &w->lock);
+	if (writer_ready(w, err) != 0)
+		goto out;
+
+	buf_add(&w->out, hdr, sizeof hdr);
+	buf_add(&w->out, p, len);
+	seq = ++w->seq;
+	if (w->out.len >= SPOOL_WRITE_CHUNK && writer_flush(w, err) != 0)
+		goto out;
+	if (w->size + w->out.len >= w->seg_max) {
+		while (w->syncing)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->fd != -1 && !w->failed &&
+		    w->size + w->out.len >= w->seg_max &&
+		    writer_seal(w, err) != 0)
+			goto out;
+	}
+	if (seqp != NULL)
+		*seqp = seq;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&w->lock);
+	return (rc);
+}
+
+int
+spool_sync(struct spool_writer *w, uint64_t seq, char **err)
+{
+	const char	*msg;
+	uint64_t	 target, tsize;
+	int		 fd, r, e, rc;
+
+	pthread_mutex_lock(&w->lock);
+	if (seq > w->seq)
+		seq = w->seq;
+	for (;;) {
+		if ((msg = writer_lost(w, seq)) != NULL) {
+			rc = err_set(err, "%s", msg);
+			break;
+		}
+		if (seq <= w->durable) {
+			rc = 0;
+			break;
+		}
+		if (w->syncing) {
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
+		}
+
+		/* Become the syncer for everything appended so far. */
+		if (w->fd != -1 && w->failed) {
+			/* Frames written before the error can still sync. */
+			writer_seal(w, NULL);
+			continue;
+		}
+		if (writer_ready(w, err) != 0) {
+			rc = -1;
+			break;
+		}
+		if (writer_flush(w, NULL) != 0)
+			continue;
+		if (w->written < seq) {
+			rc = err_set(err, "cannot sync spool '%s': record "
+			    "%" PRIu64 " was never written", w->dir, seq);
+			break;
+		}
+		w->syncing = 1;
+		target = w->written;
+		tsize = w->size;
+		fd = w->fd;
+		pthread_mutex_unlock(&w->lock);
+		r = fdatasync(fd);
+		e = errno;
+		pthread_mutex_lock(&w->lock);
+		w->syncs++;
+		if (r == 0) {
+			if (target > w->durable)
+				w->durable = target;
+			if (tsize > w->synced_size)
+				w->synced_size = tsize;
+		} else
+			writer_sync_failed(w, e, NULL);
+		w->syncing = 0;
+		pthread_cond_broadcast(&w->cond);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return (rc);
+}
+
+uint64_t
+spool_writer_syncs(struct spool_writer *w)
+{
+	uint64_t	 n;
+
+	pthread_mutex_lock(&w->lock);
+	n = w->syncs;
+	pthread_mutex_unlock(&w->lock);
+	return (n);
+}
+
+int
+spool_writer_close(struct spool_writer *w, char **err)
+{
+	size_t	 i;
+	int	 rc = 0;
+
+	if (w == NULL)
+		return (0);
+	if (w->dirfd != -1 && w->seq > 0 && spool_sync(w, w->seq, err) != 0)
+		rc = -1;
+	pthread_mutex_lock(&w->lock);
+	if (writer_seal(w, rc == 0 ? err : NULL) != 0)
+		rc = -1;
+	pthread_mutex_unlock(&w->lock);
+
+	for (i = 0; i < w->nlost; i++)
+		free(w->lost[i].msg);
+	free(w->lost);
+	buf_release(&w->out);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	if (w->dirfd != -1)
+		close(w->dirfd);
+	free(w->path);
+	free(w->dir);
+	free(w);
+	return (rc);
+}
+
+/* Reader ----------------------------------------------------------------- */
+
+struct spool_seg {
+	char		 name[SPOOL_NAME_MAX];
+	uint64_t	 committed;	/* landed up to here (checkpoint) */
+	uint64_t	 off;		/* where reading resumes */
+	uint64_t	 damage;	/* start of damage skipped, or 0 */
+	int		 torn;		/* it began as a short frame */
+	int		 done;		/* sealed and read to off */
+	int		 bad;		/* bad header: left alone */
+	int		 gone;		/* gone from the directory */
+};
+
+/*
+ * One stretch of reading in one segment since the last commit: frames
+ * handed out end at frames_end, and bytes up to end were consumed (the
+ * rest is damage or a torn tail that was skipped).
+ */
+struct spool_visit {
+	char		 name[SPOOL_NAME_MAX];
+	uint64_t	 start;
+	uint64_t	 frames_end;
+	uint64_t	 end;
+};
+
+struct spool_reader {
+	char		*dir;
+	int		 dirfd;
+	spool_warn_cb	*warn;
+	void		*arg;
+	int		 stat_mode;	/* lock-free: tails not torn */
+	uint64_t	 damaged;	/* damaged regions reported */
+	int		 idle;		/* last read found nothing */
+
+	struct spool_seg *segs;		/* sorted by name */
+	size_t		 nsegs;
+	size_t		 cur;
+
+	int		 fd;		/* open on segs[cur], or -1 */
+	int		 sealed;	/* segs[cur] was seen unlocked */
+	int		 eof;		/* ... and read to its end */
+	uint8_t		*buf;
+	size_t		 cap;
+	size_t		 start;
+	size_t		 end;
+	uint64_t	 boff;		/* file offset of buf[0] */
+
+	struct spool_visit *visits;
+	size_t		 nvisits;
+	struct spool_pos last;		/* last committed */
+};
+
+static void
+reader_warn(struct spool_reader *r, const char *fmt, ...) WTC_PRINTF(2, 3);
+
+static void
+reader_warn(struct spool_reader *r, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (r->warn == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	r->warn(r->arg, msg);
+	free(msg);
+}
+
+static struct spool_seg *
+reader_find(struct spool_reader *r, const char *name, size_t *at)
+{
+	size_t	 lo = 0, hi = r->nsegs, mid;
+	int	 c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		c = strcmp(r->segs[mid].name, name);
+		if (c == 0) {
+			if (at != NULL)
+				*at = mid;
+			return (&r->segs[mid]);
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (at != NULL)
+		*at = lo;
+	return (NULL);
+}
+
+static struct spool_seg *
+reader_add(struct spool_reader *r, const char *name)
+{
+	struct spool_seg	*s;
+	size_t			 at;
+
+	if ((s = reader_find(r, name, &at)) != NULL)
+		return (s);
+	r->segs = xreallocarray(r->segs, r->nsegs + 1, sizeof *r->segs);
+	memmove(&r->segs[at + 1], &r->segs[at],
+	    (r->nsegs - at) * sizeof *r->segs);
+	r->nsegs++;
+	if (at < r->cur)
+		r->cur++;
+	s = &r->segs[at];
+	memset(s, 0, sizeof *s);
+	memcpy(s->name, name, strlen(name) + 1);
+	s->committed = s->off = SPOOL_SEG_HDR;
+	return (s);
+}
+
+static void
+reader_remove(struct spool_reader *r, size_t at)
+{
+	memmove(&r->segs[at], &r->segs[at + 1],
+	    (r->nsegs - at - 1) * sizeof *r->segs);
+	r->nsegs--;
+	if (at < r->cur)
+		r->cur--;
+}
+
+/* Add segments that appeared since the last look. */
+static int
+reader_list(struct spool_reader *r, char **err)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 fd;
+
+	if ((fd = openat(r->dirfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return (err_set(err, "cannot read spool directory '%s': %s",
+		    r->dir, strerror(errno)));
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (name_is_segment(de->d_name))
+			reader_add(r, de->d_name);
+	}
+	if (errno != 0) {
+		err_set(err, "cannot read spool directory '%s': %s", r->dir,
+		    strerror(errno));
+		closedir(d);
+		return (-1);
+	}
+	closedir(d);
+	return (0);
+}
+
+/*
+ * Load DIR/checkpoint: "wtc-checkpoint 1", then "<segment> <offset>" lines,
+ * then "crc <8 hex>" over everything before it.  A damaged file is reported
+ * and ignored: reading again from the oldest segment is safe because
+ * landing records is idempotent.
+ */
+static int
+reader_load_checkpoint(struct spool_reader *r, char **err)
+{
+	struct buf		 b = BUF_INIT;
+	struct spool_seg	*s;
+	char			*line, *nl, *sp, *end, *crcpos;
+	const char		*why = NULL;
+	unsigned long long	 off;
+	unsigned long		 crc;
+	ssize_t			 n;
+	int			 fd, rc = -1;
+
+	if ((fd = openat(r->dirfd, SPOOL_CHECKPOINT, O_RDONLY | O_CLOEXEC)) ==
+	    -1) {
+		if (errno == ENOENT)
+			return (0);
+		return (err_set(err, "cannot open spool checkpoint '%s/%s': %s",
+		    r->dir, SPOOL_CHECKPOINT, strerror(errno)));
+	}
+	for (;;) {
+		buf_grow(&b, 4096);
+		n = read(fd, b.data + b.len, b.cap - b.len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err_set(err, "cannot read spool checkpoint '%s/%s': %s",
+			    r->dir, SPOOL_CHECKPOINT, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+		b.data[b.len] = '\0';
+		if (b.len > SPOOL_CHECKPOINT_MAX) {
+			why = "too large";
+			goto corrupt;
+		}
+	}
+	if (b.len == 0 || memchr(b.data, '\0', b.len) != NULL) {
+		why = "not text";
+		goto corrupt;
+	}
+	crcpos = NULL;
+	for (line = b.data; *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			break;
+		crcpos = line;
+	}
+	if (crcpos == NULL || strncmp(crcpos, "crc ", 4) != 0 ||
+	    (size_t)(crcpos - b.data) + 13 != b.len) {
+		why = "no check line";
+		goto corrupt;
+	}
+	errno = 0;
+	crc = strtoul(crcpos + 4, &end, 16);
+	if (errno != 0 || end != crcpos + 12 || *end != '\n' ||
+	    crc != spool_crc32c(0, b.data, (size_t)(crcpos - b.data))) {
+		why = "check failed";
+		goto corrupt;
+	}
+	if (strncmp(b.data, "wtc-checkpoint 1\n", 17) != 0) {
+		why = "unknown version";
+		goto corrupt;
+	}
+	/* The check passed, so the lines were written by us. */
+	for (line = b.data + 17; line < crcpos; line = nl + 1) {
+		nl = strchr(line, '\n');
+		*nl = '\0';
+		if ((sp = strchr(line, ' ')) == NULL) {
+			why = "bad line";
+			goto corrupt;
+		}
+		*sp = '\0';
+		errno = 0;
+		off = strtoull(sp + 1, &end, 10);
+		if (!name_is_segment(line) || errno != 0 || *end != '\0') {
+			why = "bad line";
+			goto corrupt;
+		}
+		s = reader_add(r, line);
+		if (off < SPOOL_SEG_HDR)
+			off = SPOOL_SEG_HDR;
+		s->committed = s->off = off;
+	}
+	rc = 0;
+	goto out;
+
+corrupt:
+	reader_warn(r, "spool checkpoint '%s/%s': %s, reading from the oldest "
+	    "segment", r->dir, SPOOL_CHECKPOINT, why);
+	r->nsegs = 0;
+	rc = 0;
+out:
+	close(fd);
+	buf_release(&b);
+	return (rc);
+}
+
+static struct spool_reader *
+reader_new(const char *dir, int stat_mode, spool_warn_cb *warn, void *arg)
+{
+	struct spool_reader	*r;
+
+	r = xcalloc(1, sizeof *r);
+	r->dir = xstrdup(dir);
+	r->dirfd = -1;
+	r->fd = -1;
+	r->warn = warn;
+	r->arg = arg;
+	r->stat_mode = stat_mode;
+	return (r);
+}
+
+struct spool_reader *
+spool_reader_open(const char *dir, spool_warn_cb *warn, void *arg, char **err)
+{
+	struct spool_reader	*r;
+
+	r = reader_new(dir, 0, warn, arg);
+	if (open_dir(dir, 1, &r->dirfd, err) != 0 ||
+	    reader_load_checkpoint(r, err) != 0 || reader_list(r, err) != 0) {
+		spool_reader_free(r);
+		return (NULL);
+	}
+	return (r);
+}
+
+void
+spool_reader_free(struct spool_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd != -1)
+		close(r->fd);
+	if (r->dirfd != -1)
+		close(r->dirfd);
+	free(r->visits);
+	free(r->segs);
+	free(r->buf);
+	free(r->dir);
+	free(r);
+}
+
+/* Note that reading segment s advanced from prev to s->off. */
+static void
+reader_note(struct spool_reader *r, struct spool_seg *s, uint64_t prev,
+    int frame)
+{
+	struct spool_visit	*v;
+
+	if (r->stat_mode || s->off == prev)
+		return;
+	v = r->nvisits > 0 ? &r->visits[r->nvisits - 1] : NULL;
+	if (v == NULL || strcmp(v->name, s->name) != 0) {
+		r->visits = xreallocarray(r->visits, r->nvisits + 1,
+		    sizeof *r->visits);
+		v = &r->visits[r->nvisits++];
+		memcpy(v->name, s->name, sizeof v->name);
+		v->start = v->frames_end = prev;
+	}
+	v->end = s->off;
+	if (frame)
+		v->frames_end = s->off;
+}
+
+static void
+reader_close_seg(struct spool_reader *r)
+{
+	if (r->fd != -1)
+		close(r->fd);
+	r->fd = -1;
+	r->start = r->end = 0;
+}
+
+/*
+ * Open segs[cur] and check its header.  Returns 1 when open, 0 when it is
+ * to be skipped (vanished or bad), -1 on error.
+ */
+static int
+reader_open_seg(struct spool_reader *r, char **err)
+{
+	struct spool_seg	*s = &r->segs[r->cur];
+	char			 hdr[SPOOL_SEG_HDR];
+	ssize_t			 n;
+	int			 fd;
+
+	if ((fd = openat(r->dirfd, s->name, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT) {
+			s->gone = s->done = 1;
+			return (0);
+		}
+		return (err_set(err, "cannot open spool segment '%s/%s': %s",
+		    r->dir, s->name, strerror(errno)));
+	}
+	while ((n = pread(fd, hdr, sizeof hdr, 0)) < 0 && errno == EINTR)
+		/* nothing */;
+	if (n < 0) {
+		err_set(err, "cannot read spool segment '%s/%s': %s", r->dir,
+		    s->name, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	if (n != (ssize_t)sizeof hdr || memcmp(hdr, SPOOL_SEG_MAGIC,
+	    sizeof hdr) != 0) {
+		/* Live segments always have a header: see writer_start. */
+		reader_warn(r, "spool segment '%s/%s': bad segment header, "
+		    "skipped", r->dir, s->name);
+		r->damaged++;
+		s->bad = 1;
+		close(fd);
+		return (0);
+	}
+	if (r->buf == NULL || r->cap > SPOOL_READ_CHUNK) {
+		free(r->buf);
+		r->cap = SPOOL_READ_CHUNK;
+		r->buf = xmalloc(r->cap);
+	}
+	r->fd = fd;
+	r->sealed = r->eof = 0;
+	r->boff = s->off;
+	r->start = r->end = 0;
+	return (1);
+}
+
+/* Read more of the segment into the window: 1 got some, 0 at end, -1. */
+static int
+reader_fill(struct spool_reader *r, char **err)
+{
+	struct spool_seg	*s = &r->segs[r->cur];
+	size_t			 ncap;
+	ssize_t			 n;
+
+	if (r->start > 0) {
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->boff += r->start;
+		r->end -= r->start;
+		r->start = 0;
+	}
+	if (r->end == r->cap) {
+		/* A frame bigger than the window; bounded by the max. */
+		ncap = r->cap * 2;
+		if (ncap > SPOOL_FRAME_MAX + SPOOL_FRAME_HDR)
+			ncap = SPOOL_FRAME_MAX + SPOOL_FRAME_HDR;
+		r->buf = xrealloc(r->buf, ncap);
+		r->cap = ncap;
+	}
+	do
+		n = pread(r->fd, r->buf + r->end, r->cap - r->end,
+		    (off_t)(r->boff + r->end));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (err_set(err, "cannot read spool segment '%s/%s': %s",
+		    r->dir, s->name, strerror(errno)));
+	r->end += (size_t)n;
+	return (n > 0);
+}
+
+/* Whether a writer still holds the segment open. */
+static int
+segment_live(int fd)
+{
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		flock(fd, LOCK_UN);
+		return (0);
+	}
+	/* Any other failure: assume live, never call live data torn. */
+	return (1);
+}
+
+/* Scan for the next valid frame: 1 found at start, 0 need more or none. */
+static int
+reader_resync(struct spool_reader *r)
+{
+	const uint8_t	*p, *pl;
+	size_t		 plen, flen;
+	int		 rv;
+
+	while (r->start < r->end) {
+		p = memchr(r->buf + r->start, 0x57, r->end - r->start);
+		if (p == NULL) {
+			r->start = r->end;
+			break;
+		}
+		r->start = (size_t)(p - r->buf);
+		rv = spool_frame_parse(p, r->end - r->start, &pl, &plen, &flen);
+		if (rv == 1)
+			return (1);
+		if (rv == 0 && !r->eof)
+			return (0);
+		r->start++;
+	}
+	return (0);
+}
+
+/*
+ * Next frame from segs[cur]: 1 with the frame, 0 when the segment has
+ * nothing more for now (or ever: then it is marked done), -1 on error.
+ */
+static int
+reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
+    struct spool_pos *pos, char **err)
+{
+	struct spool_seg	*s = &r->segs[r->cur];
+	const uint8_t		*pl;
+	size_t			 avail, plen, flen;
+	uint64_t		 prev, here;
+	int			 rv;
+
+	if (r->fd == -1 && (rv = reader_open_seg(r, err)) != 1)
+		return (rv);
+	for (;;) {
+		avail = r->end - r->start;
+		if (s->damage == 0 && avail > 0) {
+			rv = spool_frame_parse(r->buf + r->start, avail, &pl,
+			    &plen, &flen);
+			if (rv == 1) {
+				prev = s->off;
+				r->start += flen;
+				s->off = r->boff + r->start;
+				reader_note(r, s, prev, 1);
+				*payload = pl;
+				*len = plen;
+				if (pos != NULL) {
+					memcpy(pos->segment, s->name,
+					    sizeof pos->segment);
+					pos->offset = s->off;
+				}
+				return (1);
+			}
+			if (rv == -1 || r->eof) {
+				/* A short frame at the very end is torn. */
+				s->damage = r->boff + r->start;
+				s->torn = (rv == 0);
+				r->start++;
+				continue;
+			}
+		} else if (s->damage != 0) {
+			here = r->boff + r->start;
+			if (reader_resync(r)) {
+				here = r->boff + r->start;
+				reader_warn(r, "spool segment '%s/%s': damaged "
+				    "data at offset %" PRIu64 ", skipped "
+				    "%" PRIu64 " bytes", r->dir, s->name,
+				    s->damage, here - s->damage);
+				r->damaged++;
+				prev = s->damage;
+				s->damage = 0;
+				s->off = here;
+				reader_note(r, s, prev, 0);
+				continue;
+			}
+			if (r->eof) {
+				here = r->boff + r->end;
+				if (s->torn)
+					reader_warn(r, "spool segment '%s/%s': "
+					    "torn write at offset %" PRIu64
+					    " (%" PRIu64 " bytes ignored)",
+					    r->dir, s->name, s->damage,
+					    here - s->damage);
+				else
+					reader_warn(r, "spool segment '%s/%s': "
+					    "damaged data at offset %" PRIu64
+					    ", skipped %" PRIu64 " bytes",
+					    r->dir, s->name, s->damage,
+					    here - s->damage);
+				r->damaged++;
+				prev = s->damage;
+				s->damage = 0;
+			}
+		}
+		if (r->eof) {
+			prev = s->off;
+			s->off = r->boff + r->end;
+			s->done = 1;
+			reader_note(r, s, prev, 0);
+			return (0);
+		}
+
+		if ((rv = reader_fill(r, err)) != 0) {
+			if (rv == -1)
+				return (-1);
+			continue;
+		}
+		if (!r->sealed) {
+			if (r->stat_mode && s->damage != 0)
+				r->damaged++;	/* damage up to the end */
+			if (r->stat_mode || segment_live(r->fd)) {
+				/* Nothing more for now; resume here later. */
+				s->off = r->boff + r->start;
+				return (0);
+			}
+			/* Read again: it may have grown before it let go. */
+			r->sealed = 1;
+			continue;
+		}
+		r->eof = 1;
+	}
+}
+
+int
+spool_read(struct spool_reader *r, const void **payload, size_t *len,
+    struct spool_pos *pos, char **err)
+{
+	struct spool_seg	*s;
+	int			 wrapped = 0, rv;
+
+	if (r->idle) {
+		if (reader_list(r, err) != 0)
+			return (-1);
+		r->cur = 0;
+		wrapped = 1;
+	}
+	for (;;) {
+		while (r->cur < r->nsegs) {
+			s = &r->segs[r->cur];
+			if (!s->done && !s->bad) {
+				rv = reader_read_seg(r, payload, len, pos, err);
+				if (rv != 0) {
+					r->idle = 0;
+					return (rv);
+				}
+			}
+			reader_close_seg(r);
+			r->cur++;
+		}
+		r->cur = 0;
+		if (wrapped) {
+			r->idle = 1;
+			return (0);
+		}
+		if (reader_list(r, err) != 0)
+			return (-1);
+		wrapped = 1;
+	}
+}
+
+void
+spool_rewind(struct spool_reader *r)
+{
+	struct spool_seg	*s;
+	size_t			 i;
+
+	reader_close_seg(r);
+	for (i = 0; i < r->nsegs; i++) {
+		s = &r->segs[i];
+		s->off = s->committed;
+		s->damage = 0;
+		s->torn = 0;
+		if (!s->gone)
+			s->done = 0;
+	}
+	r->nvisits = 0;
+	r->cur = 0;
+	r->idle = 0;
+}
+
+static int
+reader_write_checkpoint(struct spool_reader *r, const uint64_t *committed,
+    char **err)
+{
+	struct buf	 b = BUF_INIT;
+	size_t		 i;
+	int		 fd = -1, rc = -1;
+
+	buf_adds(&b, "wtc-checkpoint 1\n");
+	for (i = 0; i < r->nsegs; i++) {
+		if (r->segs[i].gone || r->segs[i].bad ||
+		    committed[i] <= SPOOL_SEG_HDR)
+			continue;
+		buf_printf(&b, "%s %" PRIu64 "\n", r->segs[i].name,
+		    committed[i]);
+	}
+	buf_printf(&b, "crc %08" PRIx32 "\n", spool_crc32c(0, b.data, b.len));
+
+	fd = openat(r->dirfd, SPOOL_CHECKPOINT_TMP,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
+		err_set(err, "cannot write spool checkpoint '%s/%s': %s",
+		    r->dir, SPOOL_CHECKPOINT_TMP, strerror(errno));
+		goto out;
+	}
+	if (renameat(r->dirfd, SPOOL_CHECKPOINT_TMP, r->dirfd,
+	    SPOOL_CHECKPOINT) != 0) {
+		err_set(err, "cannot rename spool checkpoint '%s/%s': %s",
+		    r->dir, SPOOL_CHECKPOINT_TMP, strerror(errno));
+		goto out;
+	}
+	if (sync_dir(r->dirfd) != 0) {
+		err_set(err, "cannot sync spool directory '%s': %s", r->dir,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	buf_release(&b);
+	return (rc);
+}
+
+int
+spool_commit(struct spool_reader *r, const struct spool_pos *pos, char **err)
+{
+	struct spool_visit	*v;
+	struct spool_seg	*s;
+	uint64_t		*committed = NULL;
+	int			*applied = NULL;
+	size_t			 i, j, k, at;
+	int			 rc = -1;
+
+	for (k = 0; k < r->nvisits; k++) {
+		v = &r->visits[k];
+		if (strncmp(v->name, pos->segment, sizeof v->name) == 0 &&
+		    pos->offset > v->start && pos->offset <= v->frames_end)
+			break;
+	}
+	if (k == r->nvisits) {
+		/* Committing the same position again is fine. */
+		s = reader_find(r, pos->segment, NULL);
+		if ((s != NULL && s->committed >= pos->offset) ||
+		    (strncmp(r->last.segment, pos->segment,
+		    sizeof pos->segment) == 0 && r->last.offset == pos->offset))
+			return (0);
+		return (err_set(err, "cannot commit spool position '%.*s' "
+		    "offset %" PRIu64 ": not read since the last commit",
+		    (int)strnlen(pos->segment, sizeof pos->segment),
+		    pos->segment, pos->offset));
+	}
+
+	committed = xreallocarray(NULL, r->nsegs == 0 ? 1 : r->nsegs,
+	    sizeof *committed);
+	applied = xcalloc(r->nvisits, sizeof *applied);
+	for (i = 0; i < r->nsegs; i++)
+		committed[i] = r->segs[i].committed;
+	for (j = 0; j < r->nvisits; j++) {
+		v = &r->visits[j];
+		if (reader_find(r, v->name, &at) == NULL) {
+			applied[j] = j <= k;
+			continue;
+		}
+		if (j < k || (j == k && pos->offset == v->frames_end)) {
+			committed[at] = v->end;
+			applied[j] = 1;
+		} else if (j == k)
+			committed[at] = pos->offset;
+		else if (v->frames_end == v->start &&
+		    committed[at] == v->start) {
+			/*
+			 * Later reading that only skipped bytes (damage, a
+			 * torn tail, the end of a sealed segment) right after
+			 * what is now landed: landed too.
+			 */
+			committed[at] = v->end;
+			applied[j] = 1;
+		}
+	}
+	if (reader_write_checkpoint(r, committed, err) != 0)
+		goto out;
+	for (i = 0; i < r->nsegs; i++)
+		r->segs[i].committed = committed[i];
+	r->last = *pos;
+
+	r->visits[k].start = pos->offset;
+	for (i = j = 0; j < r->nvisits; j++) {
+		if (!applied[j])
+			r->visits[i++] = r->visits[j];
+	}
+	r->nvisits = i;
+
+	/* Sealed segments read to the end and wholly landed can go. */
+	for (i = r->nsegs; i-- > 0;) {
+		s = &r->segs[i];
+		if (s->gone) {
+			reader_remove(r, i);
+			continue;
+		}
+		if (!s->done || s->bad || s->committed < s->off ||
+		    (i == r->cur && r->fd != -1))
+			continue;
+		if (unlinkat(r->dirfd, s->name, 0) != 0 && errno != ENOENT) {
+			reader_warn(r, "cannot remove spool segment "
+			    "'%s/%s': %s", r->dir, s->name, strerror(errno));
+			continue;
+		}
+		reader_remove(r, i);
+	}
+	rc = 0;
+out:
+	free(applied);
+	free(committed);
+	return (rc);
+}
+
+int
+spool_lock_drainer(const char *dir, int *fdp, char **err)
+{
+	char	*path;
+	int	 fd, rc = -1;
+
+	if (mkdir_p(dir, 0700) != 0)
+		return (err_set(err, "cannot create spool directory '%s': %s",
+		    dir, strerror(errno)));
+	path = xasprintf("%s/%s", dir, SPOOL_DRAIN_LOCK);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		err_set(err, "cannot open drainer lock '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			rc = 0;
+		else
+			err_set(err, "cannot lock drainer lock '%s': %s", path,
+			    strerror(errno));
+		close(fd);
+		goto out;
+	}
+	*fdp = fd;
+	rc = 1;
+out:
+	free(path);
+	return (rc);
+}
+
+int
+spool_stat(const char *dir, struct spool_stats *st, char **err)
+{
+	struct spool_reader	*r;
+	const void		*p;
+	size_t			 len;
+	int			 rv, rc = -1;
+
+	memset(st, 0, sizeof *st);
+	r = reader_new(dir, 1, NULL, NULL);
+	if ((r->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			rc = 0;	/* no spool yet: nothing waiting */
+		else
+			err_set(err, "cannot open spool directory '%s': %s",
+			    dir, strerror(errno));
+		goto out;
+	}
+	if (reader_load_checkpoint(r, err) != 0 || reader_list(r, err) != 0)
+		goto out;
+	for (r->cur = 0; r->cur < r->nsegs; r->cur++) {
+		while ((rv = reader_read_seg(r, &p, &len, NULL, err)) == 1) {
+			if (st->records++ == 0)
+				st->oldest_us = name_time(r->segs[r->cur].name);
+			st->bytes += len;
+		}
+		reader_close_seg(r);
+		if (rv == -1)
+			goto out;
+		if (!r->segs[r->cur].gone)
+			st->segments++;
+	}
+	st->damaged = r->damaged;
+	rc = 0;
+out:
+	spool_reader_free(r);
+	return (rc);
+}

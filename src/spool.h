@@ -1,0 +1,113 @@
+/*
+ * The spool: a directory of append-only segment files that hold every
+ * accepted record until the drainer has landed it in MySQL.
+ *
+ * Layout (DIR is created 0700, files 0600):
+ *   DIR/seg-<16 hex µs>-<pid>-<8 hex random>.wtc   segments
+ *   DIR/checkpoint                                   drainer's progress (replaced atomically)
+ *   DIR/drain.lock                                   flock'd by the one drainer
+ *
+ * A segment starts with an 8-byte magic "WTCSPL01" and holds frames:
+ *   u32 magic 0x46435457 ("WTCF") | u32 payload length | u32 crc32c(length bytes + payload) | payload
+ * (little endian).  A frame is either whole and CRC-valid, or it is damage:
+ * the reader never hands out damaged bytes.  Damage in the middle of a
+ * segment is skipped by scanning for the next valid frame and reported; a
+ * short tail is "not yet written" while the segment's writer is alive and
+ * a torn write (reported, skipped) once it is gone.
+ *
+ * Each writer (a put process or a serve) owns one open segment, holds an
+ * exclusive flock on it while it is open, and rotates to a new segment when
+ * it passes the size limit, so any number of writers share one spool with
+ * no coordination.  A segment whose lock is free is sealed.
+ *
+ * Durability: spool_append only buffers; a record is acknowledged only after
+ * spool_sync has returned 0 for its sequence number.  spool_append and
+ * spool_sync are thread-safe: concurrent syncs share one fdatasync (group
+ * commit).  After a write or sync error the records that could not be made
+ * durable are never acknowledged (spool_sync on them keeps failing) and the
+ * writer moves to a fresh segment on its next append.
+ *
+ * The reader does not wait on a live segment that has nothing new: it reads
+ * the others meanwhile, so the checkpoint holds an offset per segment (text:
+ * "wtc-checkpoint 1", "<segment> <offset>" lines, "crc <crc32c hex>").
+ */
+#ifndef WTC_SPOOL_H
+#define WTC_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPOOL_SEGMENT_MAX	(64u * 1024 * 1024)
+#define SPOOL_FRAME_MAX		(256u * 1024 * 1024)
+
+/* crc32c (Castagnoli) of buf, continuing from crc (start with 0). */
+uint32_t	 spool_crc32c(uint32_t crc, const void *, size_t);
+/* The same without SSE4.2, exposed for tests. */
+uint32_t	 spool_crc32c_sw(uint32_t crc, const void *, size_t);
+
+/* Frame encoding, exposed for tests and fuzzers. */
+void		 spool_frame_header(uint8_t hdr[12], const void *payload, size_t len);
+/*
+ * Look for a whole frame at p[0..avail).  Returns 1 with *payload, *plen and
+ * *flen (whole frame length); 0 when more bytes are needed (avail too short
+ * for the length the header announces); -1 when p does not start a valid
+ * frame (bad magic, bad length or bad crc).
+ */
+int		 spool_frame_parse(const uint8_t *p, size_t avail,
+		    const uint8_t **payload, size_t *plen, size_t *flen);
+
+/* Writing. */
+struct spool_writer;
+struct spool_writer *spool_writer_open(const char *dir, char **err);
+int		 spool_append(struct spool_writer *, const void *, size_t,
+		    uint64_t *seq, char **err);
+int		 spool_sync(struct spool_writer *, uint64_t seq, char **err);
+/* Sync, seal and free; returns -1 with *err if the final sync failed. */
+int		 spool_writer_close(struct spool_writer *, char **err);
+/* How many fdatasyncs the writer has done (for tests of group commit). */
+uint64_t	 spool_writer_syncs(struct spool_writer *);
+
+/* Reading (the drainer; one reader per spool, see spool_lock_drainer). */
+struct spool_pos {
+	char		 segment[64];	/* segment file name */
+	uint64_t	 offset;	/* byte offset just past the frame */
+};
+
+typedef void	 spool_warn_cb(void *arg, const char *msg);
+
+struct spool_reader;
+struct spool_reader *spool_reader_open(const char *dir, spool_warn_cb *, void *arg,
+		    char **err);
+/*
+ * Next frame after the last one read.  Returns 1 with *payload (borrowed
+ * until the next call), *len and *pos; 0 when there is nothing more to read
+ * now; -1 with *err on an I/O error.
+ */
+int		 spool_read(struct spool_reader *, const void **payload, size_t *len,
+		    struct spool_pos *pos, char **err);
+/* Go back to just after the last committed position. */
+void		 spool_rewind(struct spool_reader *);
+/*
+ * Durably record that every frame up to and including pos has landed, and
+ * remove sealed segments that are now wholly landed.
+ */
+int		 spool_commit(struct spool_reader *, const struct spool_pos *, char **err);
+void		 spool_reader_free(struct spool_reader *);
+
+/*
+ * Take the drainer lock (non-blocking).  Returns 1 with *fd holding the
+ * lock (close it to release), 0 if another process holds it, -1 with *err.
+ */
+int		 spool_lock_drainer(const char *dir, int *fd, char **err);
+
+/* What is waiting in a spool, without taking any lock. */
+struct spool_stats {
+	uint64_t	 segments;
+	uint64_t	 records;	/* whole frames past the checkpoint */
+	uint64_t	 bytes;		/* their payload bytes */
+	uint64_t	 oldest_us;	/* creation time of the oldest segment with records, 0 if none */
+	uint64_t	 damaged;	/* damaged regions seen */
+};
+int		 spool_stat(const char *dir, struct spool_stats *, char **err);
+
+#endif

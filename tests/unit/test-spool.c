@@ -1,0 +1,1174 @@
+/*
+ * Unit tests for the spool: crc32c, frame encoding, writer and reader
+ * round trips with rotation, recovery from damaged files, group commit,
+ * write errors, and a writer killed at a random moment.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool.h"
+#include "util.h"
+
+struct warns {
+	int	 n;
+	int	 torn;
+	int	 damaged;
+	int	 bad;
+	int	 checkpoint;
+	char	*last;
+};
+
+static void
+warn_cb(void *arg, const char *msg)
+{
+	struct warns	*w = arg;
+
+	w->n++;
+	if (strstr(msg, "torn write at offset") != NULL)
+		w->torn++;
+	if (strstr(msg, "damaged data at offset") != NULL)
+		w->damaged++;
+	if (strstr(msg, "bad segment header") != NULL)
+		w->bad++;
+	if (strstr(msg, "spool checkpoint") != NULL)
+		w->checkpoint++;
+	free(w->last);
+	w->last = xstrdup(msg);
+}
+
+static void
+warns_release(struct warns *w)
+{
+	free(w->last);
+	memset(w, 0, sizeof *w);
+}
+
+static char *
+tmpdir(void)
+{
+	char	*d;
+
+	d = xstrdup("/tmp/wtc-test-spool-XXXXXX");
+	assert_non_null(mkdtemp(d));
+	return (d);
+}
+
+static void
+rmdir_all(char *dir)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		*p;
+
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			p = xasprintf("%s/%s", dir, de->d_name);
+			unlink(p);
+			free(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+	free(dir);
+}
+
+static int
+cmpstr(const void *a, const void *b)
+{
+	return (strcmp(*(char *const *)a, *(char *const *)b));
+}
+
+/* Sorted segment names in dir; caller frees. */
+static char **
+segments(const char *dir, size_t *n)
+{
+	struct dirent	*de;
+	DIR		*d;
+	char		**v = NULL;
+
+	*n = 0;
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "seg-", 4) != 0)
+			continue;
+		v = xreallocarray(v, *n + 1, sizeof *v);
+		v[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(v, *n, sizeof *v, cmpstr);
+	return (v);
+}
+
+static void
+segments_free(char **v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static size_t
+count_segments(const char *dir)
+{
+	char	**v;
+	size_t	 n;
+
+	v = segments(dir, &n);
+	segments_free(v, n);
+	return (n);
+}
+
+static char *
+seg_path(const char *dir, size_t i)
+{
+	char	**v, *p;
+	size_t	 n;
+
+	v = segments(dir, &n);
+	assert_true(i < n);
+	p = xasprintf("%s/%s", dir, v[i]);
+	segments_free(v, n);
+	return (p);
+}
+
+/* Record i: "rec <i> " then filler, 1 to 300 bytes long in all. */
+static size_t
+make_record(char *buf, size_t cap, const char *tag, int i)
+{
+	size_t	 len, k;
+	int	 n;
+
+	n = snprintf(buf, cap, "%s %d ", tag, i);
+	len = (size_t)n + (size_t)((i * 7919) % 280);
+	assert_true(len < cap);
+	for (k = (size_t)n; k < len; k++)
+		buf[k] = (char)('a' + (i + (int)k) % 26);
+	return (len);
+}
+
+static void
+append_records(struct spool_writer *w, const char *tag, int from, int to,
+    int sync_every)
+{
+	char		 rec[512];
+	char		*err = NULL;
+	uint64_t	 seq;
+	size_t		 len;
+	int		 i;
+
+	for (i = from; i < to; i++) {
+		len = make_record(rec, sizeof rec, tag, i);
+		assert_int_equal(spool_append(w, rec, len, &seq, &err), 0);
+		if (sync_every > 0 && (i + 1) % sync_every == 0)
+			assert_int_equal(spool_sync(w, seq, &err), 0);
+	}
+	free(err);
+}
+
+static void
+check_record(const void *p, size_t len, const char *tag, int i)
+{
+	char	 rec[512];
+	size_t	 want;
+
+	want = make_record(rec, sizeof rec, tag, i);
+	assert_int_equal(len, want);
+	assert_memory_equal(p, rec, len);
+}
+
+/* Index of record p if it is "tag N ...", else -1. */
+static int
+record_index(const void *p, size_t len, const char *tag)
+{
+	const char	*c = p;
+	char		 s[64];
+	size_t		 tl = strlen(tag), n;
+
+	if (len < tl + 2 || memcmp(c, tag, tl) != 0 || c[tl] != ' ')
+		return (-1);
+	n = len - tl - 1 < 63 ? len - tl - 1 : 63;
+	memcpy(s, c + tl + 1, n);
+	s[n] = '\0';
+	return (atoi(s));
+}
+
+/* Read until nothing is left; checks records tag from..to in order. */
+static int
+read_expect(struct spool_reader *r, const char *tag, int from, int to,
+    struct spool_pos *last)
+{
+	const void		*p;
+	struct spool_pos	 pos;
+	size_t			 len;
+	char			*err = NULL;
+	int			 i = from, rv;
+
+	while ((rv = spool_read(r, &p, &len, &pos, &err)) == 1) {
+		assert_true(i < to);
+		check_record(p, len, tag, i);
+		i++;
+		if (last != NULL)
+			*last = pos;
+	}
+	assert_int_equal(rv, 0);
+	free(err);
+	return (i - from);
+}
+
+static void
+flip_byte(const char *path, off_t off)
+{
+	unsigned char	 c;
+	int		 fd;
+
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= 0xff;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat	 sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return (sb.st_size);
+}
+
+/* Offset just past record k (0-based) in a segment holding records from 0. */
+static off_t
+frame_end(const char *tag, int k)
+{
+	char	 rec[512];
+	off_t	 off = 8;
+	int	 i;
+
+	for (i = 0; i <= k; i++)
+		off += 12 + (off_t)make_record(rec, sizeof rec, tag, i);
+	return (off);
+}
+
+/* Tests ------------------------------------------------------------------ */
+
+static void
+test_crc32c(void **state)
+{
+	uint8_t		 buf[4099];
+	uint32_t	 whole, part;
+	size_t		 i, n, cut;
+
+	assert_int_equal(spool_crc32c(0, "123456789", 9), 0xE3069283);
+	assert_int_equal(spool_crc32c_sw(0, "123456789", 9), 0xE3069283);
+	assert_int_equal(spool_crc32c(0, "", 0), 0);
+
+	for (i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 131 + (i >> 3));
+	for (n = 0; n < 200; n++) {
+		/* Unaligned starts and odd lengths too. */
+		whole = spool_crc32c(0, buf + n % 9, sizeof buf - 9 - n);
+		assert_int_equal(whole,
+		    spool_crc32c_sw(0, buf + n % 9, sizeof buf - 9 - n));
+		cut = (n * 37) % (sizeof buf - 9 - n);
+		part = spool_crc32c(0, buf + n % 9, cut);
+		part = spool_crc32c(part, buf + n % 9 + cut,
+		    sizeof buf - 9 - n - cut);
+		assert_int_equal(whole, part);
+	}
+}
+
+static void
+test_frame_roundtrip(void **state)
+{
+	static const size_t	 sizes[] = { 1, 2, 7, 100, 4096, 100000 };
+	const uint8_t		*pl;
+	uint8_t			*f;
+	size_t			 i, k, len, plen, flen;
+
+	for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		len = sizes[i];
+		f = xmalloc(12 + len + 5);
+		for (k = 0; k < len; k++)
+			f[12 + k] = (uint8_t)(k * 7 + i);
+		spool_frame_header(f, f + 12, len);
+		assert_memory_equal(f, "WTCF", 4);
+		memset(f + 12 + len, 0xaa, 5);
+		/* Trailing bytes do not matter. */
+		assert_int_equal(spool_frame_parse(f, 12 + len + 5, &pl, &plen,
+		    &flen), 1);
+		assert_ptr_equal(pl, f + 12);
+		assert_int_equal(plen, len);
+		assert_int_equal(flen, 12 + len);
+		free(f);
+	}
+}
+
+static void
+test_frame_truncation_and_flips(void **state)
+{
+	const uint8_t	*pl;
+	uint8_t		 f[12 + 40], g[sizeof f];
+	uint32_t	 olen, nlen;
+	size_t		 i, plen, flen;
+	int		 bit, rv;
+
+	for (i = 0; i < 40; i++)
+		f[12 + i] = (uint8_t)('A' + i);
+	spool_frame_header(f, f + 12, 40);
+
+	for (i = 0; i < sizeof f; i++)
+		assert_int_equal(spool_frame_parse(f, i, &pl, &plen, &flen), 0);
+	assert_int_equal(spool_frame_parse(f, sizeof f, &pl, &plen, &flen), 1);
+
+	olen = 40;
+	for (i = 0; i < sizeof f; i++) {
+		for (bit = -1; bit < 8; bit++) {
+			memcpy(g, f, sizeof f);
+			g[i] ^= bit < 0 ? 0xff : (uint8_t)(1u << bit);
+			rv = spool_frame_parse(g, sizeof g, &pl, &plen, &flen);
+			nlen = (uint32_t)g[4] | (uint32_t)g[5] << 8 |
+			    (uint32_t)g[6] << 16 | (uint32_t)g[7] << 24;
+			if (i >= 4 && i < 8 && nlen > olen &&
+			    nlen <= SPOOL_FRAME_MAX)
+				assert_int_equal(rv, 0);
+			else
+				assert_int_equal(rv, -1);
+		}
+	}
+
+	/* Length 0 and too long are invalid even with a good crc. */
+	memset(g, 0, sizeof g);
+	spool_frame_header(g, g + 12, 0);
+	assert_int_equal(spool_frame_parse(g, sizeof g, &pl, &plen, &flen), -1);
+	memcpy(g, "WTCF", 4);
+	g[4] = 1; g[5] = 0; g[6] = 0; g[7] = 0x10 + 1;
+	assert_int_equal(spool_frame_parse(g, sizeof g, &pl, &plen, &flen), -1);
+}
+
+static void
+test_roundtrip_rotation(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos, half;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	size_t			 len, nseg;
+	char			*dir = tmpdir(), *err = NULL;
+	int			 i;
+
+	setenv("WTC_SPOOL_SEGMENT_MAX", "65536", 1);
+	assert_non_null(w = spool_writer_open(dir, &err));
+	append_records(w, "rec", 0, 100000, 1000);
+	assert_int_equal(spool_writer_close(w, &err), 0);
+	unsetenv("WTC_SPOOL_SEGMENT_MAX");
+	nseg = count_segments(dir);
+	assert_true(nseg > 100);
+
+	/* Read half, commit, and start again from there. */
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	for (i = 0; i < 50000; i++) {
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		check_record(p, len, "rec", i);
+	}
+	half = pos;
+	assert_int_equal(spool_commit(r, &half, &err), 0);
+	assert_true(count_segments(dir) < nseg / 2 + 2);
+	assert_true(count_segments(dir) > nseg / 2 - 2);
+	spool_reader_free(r);
+
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "rec", 50000, 100000, &pos), 50000);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	/* Everything landed and sealed: all segments removed. */
+	assert_int_equal(count_segments(dir), 0);
+	/* Committing an older position again is harmless. */
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	spool_reader_free(r);
+
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	spool_reader_free(r);
+	assert_int_equal(wn.n, 0);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_live_reader(void **state)
+{
+	struct spool_writer	*w, *w2;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	uint8_t			 frame[12 + 5];
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL, *path;
+	uint64_t		 seq;
+	int			 fd;
+
+	assert_non_null(w = spool_writer_open(dir, &err));
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+
+	append_records(w, "a", 0, 10, 10);
+	assert_int_equal(read_expect(r, "a", 0, 10, NULL), 10);
+	append_records(w, "a", 10, 15, 5);
+	assert_int_equal(read_expect(r, "a", 10, 15, NULL), 5);
+
+	/* Half a frame on a live segment is "not yet", not damage. */
+	memcpy(frame + 12, "hello", 5);
+	spool_frame_header(frame, frame + 12, 5);
+	path = seg_path(dir, 0);
+	assert_true((fd = open(path, O_WRONLY | O_APPEND)) != -1);
+	assert_int_equal(write(fd, frame, 7), 7);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(write(fd, frame + 7, sizeof frame - 7),
+	    sizeof frame - 7);
+	close(fd);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	assert_int_equal(len, 5);
+	assert_memory_equal(p, "hello", 5);
+
+	/* A segment created after the reader opened is seen. */
+	assert_non_null(w2 = spool_writer_open(dir, &err));
+	append_records(w2, "b", 0, 3, 3);
+	assert_int_equal(read_expect(r, "b", 0, 3, NULL), 3);
+	/* Meanwhile the first writer goes on. */
+	assert_int_equal(spool_append(w, "x", 1, &seq, &err), 0);
+	assert_int_equal(spool_sync(w, seq, &err), 0);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	assert_int_equal(len, 1);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+
+	assert_int_equal(spool_writer_close(w, &err), 0);
+	assert_int_equal(spool_writer_close(w2, &err), 0);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(wn.n, 0);
+	spool_reader_free(r);
+	free(path);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+write_segment(const char *dir, const char *tag, int n)
+{
+	struct spool_writer	*w;
+	char			*err = NULL;
+
+	assert_non_null(w = spool_writer_open(dir, &err));
+	append_records(w, tag, 0, n, 0);
+	assert_int_equal(spool_writer_close(w, &err), 0);
+	free(err);
+}
+
+static void
+test_torn_tail(void **state)
+{
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL, *path;
+	off_t			 size;
+	int			 na = 0, nc = 0;
+
+	write_segment(dir, "a", 10);
+	write_segment(dir, "b", 10);
+	write_segment(dir, "c", 10);
+	/* a: cut in the middle of its last frame; b: cut to 4 bytes. */
+	path = seg_path(dir, 0);
+	size = file_size(path);
+	assert_int_equal(truncate(path, size - 5), 0);
+	free(path);
+	path = seg_path(dir, 1);
+	assert_int_equal(truncate(path, 4), 0);
+	free(path);
+
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	while (spool_read(r, &p, &len, &pos, &err) == 1) {
+		if (record_index(p, len, "a") >= 0) {
+			assert_int_equal(nc, 0);
+			check_record(p, len, "a", na++);
+		} else
+			check_record(p, len, "c", nc++);
+	}
+	assert_int_equal(na, 9);
+	assert_int_equal(nc, 10);
+	assert_int_equal(wn.torn, 1);
+	assert_int_equal(wn.bad, 1);
+	assert_int_equal(wn.n, 2);
+	spool_reader_free(r);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_torn_message(void **state)
+{
+	struct spool_reader	*r;
+	struct warns		 wn = { 0 };
+	struct spool_pos	 pos, last;
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL, *path, *want;
+	off_t			 end4;
+
+	write_segment(dir, "a", 5);
+	path = seg_path(dir, 0);
+	end4 = frame_end("a", 3);
+	assert_int_equal(truncate(path, end4 + 20), 0);
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "a", 0, 4, &last), 4);
+	want = xasprintf("spool segment '%s': torn write at offset %lld "
+	    "(20 bytes ignored)", path, (long long)end4);
+	assert_string_equal(wn.last, want);
+	free(want);
+	/* Landing the last whole frame lands the torn tail too. */
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_commit(r, &last, &err), 0);
+	assert_int_equal(count_segments(dir), 0);
+	spool_reader_free(r);
+	free(path);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_damage_middle(void **state)
+{
+	struct spool_reader	*r;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	struct spool_pos	 pos;
+	size_t			 len;
+	char			*dir, *err = NULL, *path;
+	int			 seen[100], i, idx, which, rv;
+	/* Damage record 50: payload, magic, crc, length (longer, other). */
+	off_t			 where[5];
+
+	for (which = 0; which < 5; which++) {
+		dir = tmpdir();
+		write_segment(dir, "m", 100);
+		write_segment(dir, "n", 3);
+		path = seg_path(dir, 0);
+		where[0] = frame_end("m", 49) + 12 + 3;
+		where[1] = frame_end("m", 49) + 1;
+		where[2] = frame_end("m", 49) + 9;
+		where[3] = frame_end("m", 49) + 6;	/* len ^= 0xff0000 */
+		where[4] = frame_end("m", 49) + 4;	/* low byte flipped */
+		flip_byte(path, where[which]);
+
+		memset(seen, 0, sizeof seen);
+		memset(&wn, 0, sizeof wn);
+		assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+		while ((rv = spool_read(r, &p, &len, &pos, &err)) == 1) {
+			idx = record_index(p, len, "m");
+			if (idx >= 0) {
+				check_record(p, len, "m", idx);
+				seen[idx]++;
+			} else
+				assert_true(record_index(p, len, "n") >= 0);
+		}
+		assert_int_equal(rv, 0);
+		for (i = 0; i < 100; i++)
+			assert_int_equal(seen[i], i == 50 ? 0 : 1);
+		assert_int_equal(wn.n, 1);
+		assert_int_equal(wn.damaged, 1);
+		assert_non_null(strstr(wn.last, "damaged data at offset"));
+		spool_reader_free(r);
+		warns_release(&wn);
+		free(path);
+		rmdir_all(dir);
+	}
+	free(err);
+}
+
+static void
+test_corrupt_checkpoint(void **state)
+{
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL, *cp;
+	int			 i, fd;
+
+	write_segment(dir, "a", 20);
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	for (i = 0; i < 5; i++)
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	spool_reader_free(r);
+
+	/* Good checkpoint: resumes. */
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "a", 5, 20, NULL), 15);
+	spool_reader_free(r);
+	assert_int_equal(wn.n, 0);
+
+	/* Flipped byte: warned, read from the oldest. */
+	cp = xasprintf("%s/checkpoint", dir);
+	flip_byte(cp, 20);
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "a", 0, 20, NULL), 20);
+	spool_reader_free(r);
+	assert_int_equal(wn.checkpoint, 1);
+
+	/* Garbage and empty files too. */
+	assert_true((fd = open(cp, O_WRONLY | O_TRUNC)) != -1);
+	assert_int_equal(write(fd, "junk\n", 5), 5);
+	close(fd);
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "a", 0, 20, NULL), 20);
+	spool_reader_free(r);
+	assert_int_equal(truncate(cp, 0), 0);
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "a", 0, 20, NULL), 20);
+	spool_reader_free(r);
+	assert_int_equal(wn.checkpoint, 3);
+	assert_int_equal(wn.n, 3);
+
+	free(cp);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+#define GC_THREADS	50
+
+struct gc_arg {
+	struct spool_writer	*w;
+	pthread_barrier_t	*barrier;
+	int			 id;
+	int			 rounds;
+	int			 failed;
+};
+
+static void *
+gc_thread(void *arg)
+{
+	struct gc_arg	*a = arg;
+	char		 rec[64], *err = NULL;
+	uint64_t	 seq;
+	int		 i, n;
+
+	for (i = 0; i < a->rounds; i++) {
+		n = snprintf(rec, sizeof rec, "t%d-%d", a->id, i);
+		if (spool_append(a->w, rec, (size_t)n, &seq, &err) != 0)
+			a->failed++;
+		if (i == 0)
+			pthread_barrier_wait(a->barrier);
+		if (spool_sync(a->w, seq, &err) != 0)
+			a->failed++;
+	}
+	free(err);
+	return (NULL);
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct gc_arg		 args[GC_THREADS];
+	pthread_t		 th[GC_THREADS];
+	pthread_barrier_t	 barrier;
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL;
+	uint64_t		 syncs;
+	int			 i, n, rounds;
+
+	for (rounds = 1; rounds <= 20; rounds += 19) {
+		assert_non_null(w = spool_writer_open(dir, &err));
+		pthread_barrier_init(&barrier, NULL, GC_THREADS);
+		for (i = 0; i < GC_THREADS; i++) {
+			args[i].w = w;
+			args[i].barrier = &barrier;
+			args[i].id = i;
+			args[i].rounds = rounds;
+			args[i].failed = 0;
+			pthread_create(&th[i], NULL, gc_thread, &args[i]);
+		}
+		for (i = 0; i < GC_THREADS; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(args[i].failed, 0);
+		}
+		pthread_barrier_destroy(&barrier);
+		syncs = spool_writer_syncs(w);
+		print_message("group commit: %d syncs requested, %llu done\n",
+		    GC_THREADS * rounds, (unsigned long long)syncs);
+		if (rounds == 1)
+			assert_true(syncs <= 2);
+		else
+			assert_true(syncs < (uint64_t)GC_THREADS * rounds);
+		assert_int_equal(spool_writer_close(w, &err), 0);
+	}
+
+	assert_non_null(r = spool_reader_open(dir, NULL, NULL, &err));
+	n = 0;
+	while (spool_read(r, &p, &len, &pos, &err) == 1)
+		n++;
+	assert_int_equal(n, GC_THREADS * 21);
+	spool_reader_free(r);
+	free(err);
+	rmdir_all(dir);
+}
+
+struct tw_arg {
+	struct spool_writer	*w;
+	const char		*tag;
+};
+
+static void *
+tw_thread(void *arg)
+{
+	struct tw_arg	*a = arg;
+
+	append_records(a->w, a->tag, 0, 20000, 500);
+	return (NULL);
+}
+
+static void
+test_two_writers(void **state)
+{
+	struct spool_writer	*w1, *w2;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct tw_arg		 a1, a2;
+	struct warns		 wn = { 0 };
+	pthread_t		 t1, t2;
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL;
+	int			 next_a = 0, next_b = 0, i, rv, reads = 0;
+
+	setenv("WTC_SPOOL_SEGMENT_MAX", "100000", 1);
+	assert_non_null(w1 = spool_writer_open(dir, &err));
+	assert_non_null(w2 = spool_writer_open(dir, &err));
+	unsetenv("WTC_SPOOL_SEGMENT_MAX");
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	a1.w = w1;
+	a1.tag = "A";
+	a2.w = w2;
+	a2.tag = "B";
+	pthread_create(&t1, NULL, tw_thread, &a1);
+	pthread_create(&t2, NULL, tw_thread, &a2);
+
+	/* Read while they write: each writer's records arrive in order. */
+	for (;;) {
+		rv = spool_read(r, &p, &len, &pos, &err);
+		assert_int_not_equal(rv, -1);
+		if (rv == 0) {
+			if (next_a == 20000 && next_b == 20000)
+				break;
+			usleep(1000);
+			continue;
+		}
+		if ((i = record_index(p, len, "A")) >= 0) {
+			assert_int_equal(i, next_a);
+			check_record(p, len, "A", next_a++);
+		} else {
+			i = record_index(p, len, "B");
+			assert_int_equal(i, next_b);
+			check_record(p, len, "B", next_b++);
+		}
+		if (++reads % 3000 == 0)
+			assert_int_equal(spool_commit(r, &pos, &err), 0);
+		if (next_a == 20000 && next_b == 20000)
+			break;
+	}
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	assert_int_equal(spool_writer_close(w1, &err), 0);
+	assert_int_equal(spool_writer_close(w2, &err), 0);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	assert_int_equal(count_segments(dir), 0);
+	assert_int_equal(wn.n, 0);
+	spool_reader_free(r);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_stat(void **state)
+{
+	struct spool_stats	 st;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL, *missing;
+	char			*path;
+	char			 rec[512];
+	uint64_t		 bytes = 0, t0, half_bytes = 0;
+	int			 i;
+
+	missing = xasprintf("%s/none", dir);
+	assert_int_equal(spool_stat(missing, &st, &err), 0);
+	assert_int_equal(st.records, 0);
+	free(missing);
+
+	t0 = now_us_real();
+	write_segment(dir, "a", 300);
+	write_segment(dir, "b", 200);
+	for (i = 0; i < 300; i++)
+		bytes += make_record(rec, sizeof rec, "a", i);
+	for (i = 0; i < 200; i++)
+		bytes += make_record(rec, sizeof rec, "b", i);
+	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(st.segments, 2);
+	assert_int_equal(st.records, 500);
+	assert_int_equal(st.bytes, bytes);
+	assert_true(st.oldest_us >= t0 && st.oldest_us <= now_us_real());
+	assert_int_equal(st.damaged, 0);
+
+	/* After landing 350: only the rest of b counts. */
+	assert_non_null(r = spool_reader_open(dir, NULL, NULL, &err));
+	for (i = 0; i < 350; i++) {
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		half_bytes += len;
+	}
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	spool_rewind(r);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	check_record(p, len, "a", 0);
+	for (i = 1; i < 350; i++)
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	spool_reader_free(r);
+	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.records, 150);
+	assert_int_equal(st.bytes, bytes - half_bytes);
+
+	/* A damaged frame is not counted, the region is. */
+	path = seg_path(dir, 0);
+	flip_byte(path, file_size(path) - 3);
+	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(st.records, 149);
+	assert_int_equal(st.damaged, 1);
+	free(path);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_modes(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct stat		 sb;
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *sub, *err = NULL, *path;
+	mode_t			 old;
+	int			 fd, fd2;
+
+	old = umask(0);
+	sub = xasprintf("%s/a/b", dir);
+	assert_non_null(w = spool_writer_open(sub, &err));
+	assert_int_equal(stat(sub, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0700);
+	append_records(w, "a", 0, 3, 3);
+	path = seg_path(sub, 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	free(path);
+	assert_int_equal(spool_writer_close(w, &err), 0);
+
+	assert_non_null(r = spool_reader_open(sub, NULL, NULL, &err));
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	spool_reader_free(r);
+	path = xasprintf("%s/checkpoint", sub);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	free(path);
+
+	assert_int_equal(spool_lock_drainer(sub, &fd, &err), 1);
+	assert_int_equal(spool_lock_drainer(sub, &fd2, &err), 0);
+	path = xasprintf("%s/drain.lock", sub);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	free(path);
+	close(fd);
+	assert_int_equal(spool_lock_drainer(sub, &fd2, &err), 1);
+	close(fd2);
+
+	/* An existing directory keeps its mode. */
+	free(sub);
+	sub = xasprintf("%s/a", dir);
+	assert_int_equal(chmod(sub, 0755), 0);
+	assert_non_null(w = spool_writer_open(sub, &err));
+	assert_int_equal(spool_writer_close(w, &err), 0);
+	assert_int_equal(stat(sub, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0755);
+	/* A writer that wrote nothing leaves no segment behind. */
+	assert_int_equal(count_segments(sub), 0);
+	umask(old);
+
+	path = xasprintf("%s/a/b", dir);
+	rmdir_all(path);
+	rmdir_all(sub);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_rewind(void **state)
+{
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL;
+	int			 i;
+
+	setenv("WTC_SPOOL_SEGMENT_MAX", "2000", 1);
+	write_segment(dir, "r", 100);	/* rotates many times */
+	unsetenv("WTC_SPOOL_SEGMENT_MAX");
+	assert_true(count_segments(dir) > 3);
+
+	assert_non_null(r = spool_reader_open(dir, NULL, NULL, &err));
+	/* Rewind before any commit goes back to the start. */
+	for (i = 0; i < 30; i++)
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	spool_rewind(r);
+	for (i = 0; i < 40; i++) {
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		check_record(p, len, "r", i);
+	}
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	for (i = 40; i < 77; i++)
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+	spool_rewind(r);
+	assert_int_equal(read_expect(r, "r", 40, 100, &pos), 60);
+	spool_rewind(r);
+	assert_int_equal(read_expect(r, "r", 40, 100, &pos), 60);
+	/* An unknown position is refused. */
+	memcpy(pos.segment, "seg-nope.wtc", 13);
+	assert_int_equal(spool_commit(r, &pos, &err), -1);
+	assert_non_null(strstr(err, "cannot commit spool position"));
+	spool_reader_free(r);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_write_error(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct warns		 wn = { 0 };
+	struct rlimit		 rl, old;
+	char			 rec[512];
+	char			*dir = tmpdir(), *err = NULL, *path;
+	uint64_t		 seq, first_lost = 0;
+	size_t			 len;
+	int			 i, failed = 0;
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_non_null(w = spool_writer_open(dir, &err));
+	append_records(w, "e", 0, 100, 100);
+	path = seg_path(dir, 0);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)file_size(path) + 5000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	for (i = 100; i < 200; i++) {
+		len = make_record(rec, sizeof rec, "e", i);
+		assert_int_equal(spool_append(w, rec, len, &seq, &err), 0);
+		if (first_lost == 0)
+			first_lost = seq;
+	}
+	assert_int_equal(spool_sync(w, seq, &err), -1);
+	assert_non_null(strstr(err, "cannot write spool segment '"));
+	assert_non_null(strstr(err, "File too large"));
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	/* Cut back to the last whole frame. */
+	assert_int_equal(file_size(path), frame_end("e", 99));
+
+	/* The next append moves to a fresh segment. */
+	append_records(w, "f", 0, 100, 100);
+	assert_int_equal(count_segments(dir), 2);
+	/* Lost records stay unacknowledged. */
+	assert_int_equal(spool_sync(w, first_lost, &err), -1);
+	assert_int_equal(spool_sync(w, seq, &err), -1);
+	failed = spool_writer_close(w, &err);
+	assert_int_equal(failed, 0);
+
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	{
+		const void		*p;
+		struct spool_pos	 pos;
+		int			 ne = 0, nf = 0;
+
+		while (spool_read(r, &p, &len, &pos, &err) == 1) {
+			if (record_index(p, len, "e") >= 0)
+				check_record(p, len, "e", ne++);
+			else
+				check_record(p, len, "f", nf++);
+		}
+		assert_int_equal(ne, 100);
+		assert_int_equal(nf, 100);
+	}
+	assert_int_equal(wn.n, 0);
+	spool_reader_free(r);
+	signal(SIGXFSZ, SIG_DFL);
+	free(path);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+static void
+test_kill9(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	size_t			 len;
+	char			*dir, *err = NULL;
+	int			 fds[2], acked, got, round, n, status;
+	pid_t			 pid;
+
+	for (round = 0; round < 3; round++) {
+		dir = tmpdir();
+		assert_int_equal(pipe(fds), 0);
+		if ((pid = fork()) == 0) {
+			setenv("WTC_SPOOL_SEGMENT_MAX", "200000", 1);
+			close(fds[0]);
+			w = spool_writer_open(dir, &err);
+			for (n = 0; w != NULL; n++) {
+				char	 rec[512];
+				uint64_t seq;
+
+				len = make_record(rec, sizeof rec, "k", n);
+				if (spool_append(w, rec, len, &seq, &err) != 0)
+					_exit(1);
+				if (n % 97 == 96) {
+					if (spool_sync(w, seq, &err) != 0)
+						_exit(1);
+					acked = n + 1;
+					if (write(fds[1], &acked,
+					    sizeof acked) != sizeof acked)
+						_exit(1);
+				}
+			}
+			_exit(1);
+		}
+		close(fds[1]);
+		acked = 0;
+		while (acked < 3000 + round * 2000) {
+			assert_int_equal(read(fds[0], &got, sizeof got),
+			    sizeof got);
+			acked = got;
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		while (read(fds[0], &got, sizeof got) == sizeof got)
+			acked = got;
+		close(fds[0]);
+
+		assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+		n = 0;
+		while (spool_read(r, &p, &len, &pos, &err) == 1)
+			check_record(p, len, "k", n++);
+		assert_true(n >= acked);
+		/* At most a torn tail. */
+		assert_true(wn.n == wn.torn && wn.torn <= 1);
+		spool_reader_free(r);
+		warns_release(&wn);
+		rmdir_all(dir);
+	}
+	free(err);
+}
+
+static void
+test_bad_args(void **state)
+{
+	struct spool_writer	*w;
+	char			*dir = tmpdir(), *err = NULL, *sub;
+	uint64_t		 seq;
+
+	assert_non_null(w = spool_writer_open(dir, &err));
+	assert_int_equal(spool_append(w, "", 0, &seq, &err), -1);
+	assert_non_null(strstr(err, "cannot append to spool"));
+	assert_int_equal(spool_writer_close(w, &err), 0);
+
+	sub = xasprintf("%s/file", dir);
+	assert_int_equal(close(open(sub, O_CREAT | O_WRONLY, 0600)), 0);
+	assert_null(spool_writer_open(sub, &err));
+	assert_non_null(strstr(err, "spool directory"));
+	free(sub);
+	free(err);
+	rmdir_all(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_frame_roundtrip),
+		cmocka_unit_test(test_frame_truncation_and_flips),
+		cmocka_unit_test(test_roundtrip_rotation),
+		cmocka_unit_test(test_live_reader),
+		cmocka_unit_test(test_torn_tail),
+		cmocka_unit_test(test_torn_message),
+		cmocka_unit_test(test_damage_middle),
+		cmocka_unit_test(test_corrupt_checkpoint),
+		cmocka_unit_test(test_group_commit),
+		cmocka_unit_test(test_two_writers),
+		cmocka_unit_test(test_stat),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test(test_rewind),
+		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_kill9),
+		cmocka_unit_test(test_bad_args),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
