@@ -1,0 +1,190 @@
+/*
+ * The command table and the helpers every subcommand shares: common
+ * options, configuration, messages.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+extern const struct cmd cmd_put, cmd_drain, cmd_init;
+
+const struct cmd *const cmd_table[] = {
+	&cmd_put,
+	&cmd_drain,
+	&cmd_init,
+	NULL
+};
+
+const struct cmd *
+cmd_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; cmd_table[i] != NULL; i++) {
+		if (strcmp(cmd_table[i]->name, name) == 0)
+			return (cmd_table[i]);
+	}
+	return (NULL);
+}
+
+static void
+cli_vmessage(struct cli *cli, const char *fmt, va_list ap)
+{
+	if (cli->cmd != NULL)
+		fprintf(stderr, "wtc %s: ", cli->cmd);
+	else
+		fputs("wtc: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void
+cli_error(struct cli *cli, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	cli_vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
+void
+cli_info(struct cli *cli, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (cli->quiet)
+		return;
+	va_start(ap, fmt);
+	cli_vmessage(cli, fmt, ap);
+	va_end(ap);
+}
+
+int
+cli_usage_error(struct cli *cli, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	cli_vmessage(cli, fmt, ap);
+	va_end(ap);
+	if (cli->cmd != NULL)
+		fprintf(stderr, "Try 'wtc help %s'.\n", cli->cmd);
+	else
+		fputs("Try 'wtc --help'.\n", stderr);
+	return (EXIT_USAGE);
+}
+
+int
+cli_bad_option(struct cli *cli, char **argv)
+{
+	const char	*arg;
+
+	arg = optind > 0 ? argv[optind - 1] : "?";
+	if (optopt != 0 && optopt < 256 && strncmp(arg, "--", 2) != 0) {
+		if (strchr(arg, optopt) != NULL && arg[strlen(arg) - 1] == optopt &&
+		    argv[optind] == NULL)
+			return (cli_usage_error(cli, "option '-%c' needs a value",
+			    optopt));
+		return (cli_usage_error(cli, "unknown option '-%c'", optopt));
+	}
+	if (optopt != 0)
+		return (cli_usage_error(cli, "option '%s' needs a value", arg));
+	return (cli_usage_error(cli, "unknown option '%s'", arg));
+}
+
+static void
+cli_set(char **slot, const char *arg)
+{
+	free(*slot);
+	*slot = xstrdup(arg);
+}
+
+int
+cli_common_option(struct cli *cli, const struct cmd *cmd, int ch,
+    const char *arg)
+{
+	switch (ch) {
+	case OPT_REDIS:
+	case OPT_MYSQL:
+		if (config_url_has_password(arg))
+			return (cli_usage_error(cli, "a password in '--%s' would "
+			    "be visible to every user in ps; use %s, the "
+			    "config file%s", ch == OPT_REDIS ? "redis" : "mysql",
+			    ch == OPT_REDIS ? "WTC_REDIS_PASSWORD" :
+			    "WTC_MYSQL_PASSWORD", ch == OPT_REDIS ? "" :
+			    " or ~/.my.cnf"));
+		cli_set(ch == OPT_REDIS ? &cli->cfg.redis_url :
+		    &cli->cfg.mysql_url, arg);
+		return (1);
+	case OPT_SPOOL:
+		cli_set(&cli->cfg.spool_dir, arg);
+		return (1);
+	case OPT_TABLE:
+		if (*arg == '\0')
+			return (cli_usage_error(cli, "table name is empty"));
+		cli_set(&cli->cfg.table, arg);
+		return (1);
+	case OPT_PREFIX:
+		cli_set(&cli->cfg.prefix, arg);
+		return (1);
+	case OPT_CONFIG:
+		cli_set(&cli->cfg.config_file, arg);
+		return (1);
+	case 'q':
+		cli->quiet = 1;
+		return (1);
+	case 'v':
+		cli->verbose++;
+		return (1);
+	case OPT_HELP:
+		cli_help(cmd, stdout);
+		exit(0);
+	}
+	return (0);
+}
+
+int
+cli_resolve(struct cli *cli)
+{
+	char	*err = NULL;
+
+	if (config_resolve(&cli->cfg, &err) != 0) {
+		cli_error(cli, "%s", err);
+		free(err);
+		return (EXIT_USAGE);
+	}
+	return (0);
+}
+
+void
+cli_help(const struct cmd *cmd, FILE *f)
+{
+	size_t	i;
+
+	if (cmd != NULL) {
+		fputs(cmd->usage, f);
+		fputc('\n', f);
+		fputs(CLI_COMMON_HELP, f);
+		return;
+	}
+	fputs("usage: wtc [options] <command> [<args>]\n"
+	    "\n"
+	    "wtc writes JSON records to Redis at once and to MySQL for sure: each\n"
+	    "record goes to Redis and an fsync'd local spool before it is\n"
+	    "acknowledged, and a background drainer lands the spool in MySQL.\n"
+	    "\n"
+	    "Commands:\n", f);
+	for (i = 0; cmd_table[i] != NULL; i++)
+		fprintf(f, "  %-12s %s\n", cmd_table[i]->name,
+		    cmd_table[i]->summary);
+	fputs("  help         show the help of a command\n"
+	    "\n"
+	    "Options:\n"
+	    "      --version         print the version and exit\n", f);
+	fputs(CLI_COMMON_HELP, f);
+	fputs("\nSee 'wtc help <command>' or wtc(1) for more.\n", f);
+}

@@ -1,0 +1,490 @@
+/*
+ * Configuration: the precedence chain (flags, environment, config file,
+ * defaults) and the parsers for the Redis and MySQL URLs.
+ */
+#include <ctype.h>
+#include <stddef.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+/* One settable key: its config-file name, environment variable and slot. */
+struct config_key {
+	const char	*name;
+	const char	*env;
+	size_t		 offset;
+};
+
+static const struct config_key config_keys[] = {
+	{ "redis-url", "WTC_REDIS_URL", offsetof(struct config, redis_url) },
+	{ "mysql-url", "WTC_MYSQL_URL", offsetof(struct config, mysql_url) },
+	{ "spool", "WTC_SPOOL", offsetof(struct config, spool_dir) },
+	{ "table", "WTC_TABLE", offsetof(struct config, table) },
+	{ "prefix", "WTC_PREFIX", offsetof(struct config, prefix) },
+	{ "redis-password", "WTC_REDIS_PASSWORD",
+	    offsetof(struct config, redis_password) },
+	{ "mysql-password", "WTC_MYSQL_PASSWORD",
+	    offsetof(struct config, mysql_password) },
+	{ "mysql-option-file", "WTC_MYSQL_OPTION_FILE",
+	    offsetof(struct config, mysql_option_file) },
+};
+#define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
+
+static char **
+config_slot(struct config *c, const struct config_key *k)
+{
+	return ((char **)((char *)c + k->offset));
+}
+
+void
+config_init(struct config *c)
+{
+	memset(c, 0, sizeof *c);
+}
+
+void
+config_release(struct config *c)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NKEYS; i++)
+		free(*config_slot(c, &config_keys[i]));
+	free(c->config_file);
+	memset(c, 0, sizeof *c);
+}
+
+static char *
+config_trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return (s);
+}
+
+/* Read "key = value" lines from path into the slots still NULL. */
+static int
+config_read_file(struct config *c, const char *path, char **err)
+{
+	FILE		*f;
+	char		*line = NULL, *p, *key, *value, *eq;
+	size_t		 cap = 0, i;
+	ssize_t		 n;
+	unsigned long	 lineno = 0;
+	int		 rc = -1;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return (err_set(err, "cannot open config file '%s': %s", path,
+		    strerror(errno)));
+	while ((n = getline(&line, &cap, f)) != -1) {
+		lineno++;
+		p = config_trim(line);
+		if (*p == '\0' || *p == '#')
+			continue;
+		if ((eq = strchr(p, '=')) == NULL) {
+			err_set(err, "%s:%lu: expected 'key = value'", path,
+			    lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = config_trim(p);
+		value = config_trim(eq + 1);
+		if (value[0] == '"' && strlen(value) >= 2 &&
+		    value[strlen(value) - 1] == '"') {
+			value[strlen(value) - 1] = '\0';
+			value++;
+		}
+		for (i = 0; i < CONFIG_NKEYS; i++) {
+			if (strcmp(key, config_keys[i].name) == 0)
+				break;
+		}
+		if (i == CONFIG_NKEYS) {
+			err_set(err, "%s:%lu: unknown setting '%s'", path,
+			    lineno, key);
+			goto out;
+		}
+		if (*config_slot(c, &config_keys[i]) == NULL)
+			*config_slot(c, &config_keys[i]) = xstrdup(value);
+	}
+	if (ferror(f)) {
+		err_set(err, "cannot read config file '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	fclose(f);
+	return (rc);
+}
+
+static char *
+config_default_file(void)
+{
+	const char	*env;
+	char		*path;
+
+	if ((env = getenv("WTC_CONFIG")) != NULL && *env != '\0')
+		return (xstrdup(env));
+	if ((env = getenv("XDG_CONFIG_HOME")) != NULL && *env == '/')
+		path = xasprintf("%s/wtc/config", env);
+	else if ((env = getenv("HOME")) != NULL && *env != '\0')
+		path = xasprintf("%s/.config/wtc/config", env);
+	else
+		return (NULL);
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return (NULL);
+	}
+	return (path);
+}
+
+int
+config_resolve(struct config *c, char **err)
+{
+	const char	*env;
+	char		**slot;
+	size_t		 i;
+
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		slot = config_slot(c, &config_keys[i]);
+		if (*slot == NULL && (env = getenv(config_keys[i].env)) != NULL &&
+		    *env != '\0')
+			*slot = xstrdup(env);
+	}
+
+	if (c->config_file == NULL)
+		c->config_file = config_default_file();
+	if (c->config_file != NULL &&
+	    config_read_file(c, c->config_file, err) != 0)
+		return (-1);
+
+	if (c->redis_url == NULL)
+		c->redis_url = xstrdup(CONFIG_DEFAULT_REDIS_URL);
+	if (c->mysql_url == NULL)
+		c->mysql_url = xstrdup(CONFIG_DEFAULT_MYSQL_URL);
+	if (c->table == NULL)
+		c->table = xstrdup(CONFIG_DEFAULT_TABLE);
+	if (c->prefix == NULL)
+		c->prefix = xstrdup("");
+	if (c->spool_dir == NULL) {
+		if ((c->spool_dir = config_default_spool()) == NULL)
+			return (err_set(err, "cannot choose a spool directory: "
+			    "HOME is not set (use --spool or WTC_SPOOL)"));
+	}
+	if (*c->table == '\0')
+		return (err_set(err, "table name is empty"));
+	return (0);
+}
+
+char *
+config_default_spool(void)
+{
+	const char	*env;
+
+	if ((env = getenv("WTC_SPOOL")) != NULL && *env != '\0')
+		return (xstrdup(env));
+	if ((env = getenv("XDG_STATE_HOME")) != NULL && *env == '/')
+		return (xasprintf("%s/wtc/spool", env));
+	if ((env = getenv("HOME")) != NULL && *env != '\0')
+		return (xasprintf("%s/.local/state/wtc/spool", env));
+	return (NULL);
+}
+
+/* Decode %XX escapes of s[0..len) into a new string. */
+static char *
+config_unescape(const char *s, size_t len)
+{
+	char		*out, *o;
+	size_t		 i;
+	unsigned int	 v;
+
+	o = out = xmalloc(len + 1);
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%' && i + 2 < len &&
+		    isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2]) &&
+		    sscanf(s + i + 1, "%2x", &v) == 1) {
+			*o++ = (char)v;
+			i += 2;
+		} else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	return (out);
+}
+
+static int
+config_parse_port(const char *s, size_t len, int *port)
+{
+	size_t	i;
+	long	v = 0;
+
+	if (len == 0 || len > 5)
+		return (-1);
+	for (i = 0; i < len; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return (-1);
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return (-1);
+	*port = (int)v;
+	return (0);
+}
+
+/*
+ * Split "[user[:password]@]host[:port]" (host may be "[v6]").  Fills the
+ * out parameters with new strings or NULL.
+ */
+static int
+config_parse_authority(const char *s, size_t len, char **user, char **password,
+    char **host, int *port)
+{
+	const char	*at = NULL, *colon, *end = s + len, *hs, *he;
+	size_t		 i;
+
+	for (i = len; i > 0; i--) {
+		if (s[i - 1] == '@') {
+			at = s + i - 1;
+			break;
+		}
+	}
+	if (at != NULL) {
+		colon = memchr(s, ':', (size_t)(at - s));
+		if (colon != NULL) {
+			*user = colon > s ? config_unescape(s, (size_t)(colon - s)) :
+			    NULL;
+			*password = config_unescape(colon + 1,
+			    (size_t)(at - colon - 1));
+		} else if (at > s)
+			*user = config_unescape(s, (size_t)(at - s));
+		s = at + 1;
+	}
+	if (s < end && *s == '[') {
+		hs = s + 1;
+		if ((he = memchr(hs, ']', (size_t)(end - hs))) == NULL)
+			return (-1);
+		s = he + 1;
+	} else {
+		hs = s;
+		he = memchr(s, ':', (size_t)(end - s));
+		if (he == NULL)
+			he = end;
+		s = he;
+	}
+	if (he > hs)
+		*host = xstrndup(hs, (size_t)(he - hs));
+	if (s < end) {
+		if (*s != ':' || config_parse_port(s + 1,
+		    (size_t)(end - s - 1), port) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Find "name=value" in a query string; returns a new string or NULL. */
+static char *
+config_query(const char *q, const char *name)
+{
+	size_t		 nlen = strlen(name), len;
+	const char	*p = q, *amp;
+
+	while (p != NULL && *p != '\0') {
+		amp = strchr(p, '&');
+		len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+			return (config_unescape(p + nlen + 1, len - nlen - 1));
+		p = amp != NULL ? amp + 1 : NULL;
+	}
+	return (NULL);
+}
+
+static int
+config_parse_db_number(const char *s, int *db)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || v < 0 || v > INT_MAX)
+		return (-1);
+	*db = (int)v;
+	return (0);
+}
+
+int
+config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
+{
+	const char	*p, *slash, *q;
+	char		*user = NULL, *path, *dbs;
+	size_t		 len;
+
+	memset(a, 0, sizeof *a);
+	a->port = 6379;
+	if (strncmp(url, "unix://", 7) == 0) {
+		p = url + 7;
+		q = strchr(p, '?');
+		len = q != NULL ? (size_t)(q - p) : strlen(p);
+		if (len == 0 || *p != '/')
+			goto bad;
+		a->path = config_unescape(p, len);
+		if (q != NULL && (dbs = config_query(q + 1, "db")) != NULL) {
+			if (config_parse_db_number(dbs, &a->db) != 0) {
+				free(dbs);
+				goto bad;
+			}
+			free(dbs);
+		}
+		if (q != NULL)
+			a->password = config_query(q + 1, "password");
+		return (0);
+	}
+	if (strncmp(url, "redis://", 8) == 0)
+		p = url + 8;
+	else if (strstr(url, "://") != NULL)
+		goto bad;
+	else
+		p = url;
+	slash = strchr(p, '/');
+	len = slash != NULL ? (size_t)(slash - p) : strlen(p);
+	if (config_parse_authority(p, len, &user, &a->password, &a->host,
+	    &a->port) != 0)
+		goto bad;
+	free(user);
+	if (a->host == NULL)
+		a->host = xstrdup("127.0.0.1");
+	if (slash != NULL && slash[1] != '\0') {
+		path = xstrdup(slash + 1);
+		if (config_parse_db_number(path, &a->db) != 0) {
+			free(path);
+			goto bad;
+		}
+		free(path);
+	}
+	return (0);
+bad:
+	config_redis_addr_release(a);
+	return (err_set(err, "invalid redis url '%s' (expected "
+	    "redis://host:port/db or unix:///path)", url));
+}
+
+void
+config_redis_addr_release(struct redis_addr *a)
+{
+	free(a->host);
+	free(a->path);
+	free(a->password);
+	memset(a, 0, sizeof *a);
+}
+
+int
+config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
+{
+	const char	*p, *slash, *q;
+	size_t		 len;
+
+	memset(a, 0, sizeof *a);
+	if (strncmp(url, "mysql://", 8) == 0)
+		p = url + 8;
+	else if (strncmp(url, "mariadb://", 10) == 0)
+		p = url + 10;
+	else
+		goto bad;
+	q = strchr(p, '?');
+	slash = strchr(p, '/');
+	if (slash != NULL && q != NULL && slash > q)
+		slash = NULL;
+	len = slash != NULL ? (size_t)(slash - p) :
+	    (q != NULL ? (size_t)(q - p) : strlen(p));
+	if (config_parse_authority(p, len, &a->user, &a->password, &a->host,
+	    &a->port) != 0)
+		goto bad;
+	if (slash != NULL) {
+		len = q != NULL ? (size_t)(q - slash - 1) : strlen(slash + 1);
+		if (len > 0)
+			a->database = config_unescape(slash + 1, len);
+	}
+	if (q != NULL) {
+		a->socket = config_query(q + 1, "socket");
+		a->option_file = config_query(q + 1, "option-file");
+	}
+	if (a->host != NULL && a->socket != NULL &&
+	    strcmp(a->host, "localhost") != 0)
+		goto bad;
+	return (0);
+bad:
+	config_mysql_addr_release(a);
+	return (err_set(err, "invalid mysql url '%s' (expected "
+	    "mysql://[user@]host[:port]/database or "
+	    "mysql://[user@]localhost/database?socket=/path)", url));
+}
+
+void
+config_mysql_addr_release(struct mysql_addr *a)
+{
+	free(a->user);
+	free(a->password);
+	free(a->host);
+	free(a->socket);
+	free(a->database);
+	free(a->option_file);
+	memset(a, 0, sizeof *a);
+}
+
+int
+config_redis_addr(const struct config *c, struct redis_addr *a, char **err)
+{
+	if (config_parse_redis_url(c->redis_url, a, err) != 0)
+		return (-1);
+	if (c->redis_password != NULL) {
+		free(a->password);
+		a->password = xstrdup(c->redis_password);
+	}
+	return (0);
+}
+
+int
+config_mysql_addr(const struct config *c, struct mysql_addr *a, char **err)
+{
+	if (config_parse_mysql_url(c->mysql_url, a, err) != 0)
+		return (-1);
+	if (c->mysql_password != NULL) {
+		free(a->password);
+		a->password = xstrdup(c->mysql_password);
+	}
+	if (c->mysql_option_file != NULL) {
+		free(a->option_file);
+		a->option_file = xstrdup(c->mysql_option_file);
+	}
+	return (0);
+}
+
+int
+config_url_has_password(const char *url)
+{
+	const char	*p, *at, *slash;
+
+	if ((p = strstr(url, "://")) == NULL)
+		p = url;
+	else
+		p += 3;
+	if (strstr(p, "password=") != NULL)
+		return (1);
+	slash = strchr(p, '/');
+	at = strchr(p, '@');
+	if (at == NULL || (slash != NULL && slash < at))
+		return (0);
+	return (memchr(p, ':', (size_t)(at - p)) != NULL);
+}

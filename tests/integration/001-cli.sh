@@ -1,0 +1,54 @@
+# The command line itself: help, version, usage errors.  No servers needed.
+. "$TOP_SRCDIR/tests/lib.sh"
+
+expect_status 0 "$WTC" --version
+grep -Eq '^wtc [0-9]+\.[0-9]+' "$T/out" || fail "--version prints 'wtc X.Y'"
+
+expect_status 0 "$WTC" --help
+for c in put drain init help; do
+	expect_grep "  $c " "$T/out"
+done
+
+expect_status 0 "$WTC" help put
+expect_grep "usage: wtc put" "$T/out"
+expect_grep "--on-error" "$T/out"
+expect_status 0 "$WTC" put --help
+expect_grep "usage: wtc put" "$T/out"
+
+# No command: overview on stderr, usage status.
+expect_status 64 "$WTC"
+expect_grep "usage: wtc" "$T/err"
+
+expect_status 64 "$WTC" frobnicate
+expect_grep "wtc: no such command 'frobnicate'" "$T/err"
+expect_status 64 "$WTC" help frobnicate
+expect_grep "no such command 'frobnicate'" "$T/err"
+
+expect_status 64 "$WTC" --bogus put
+expect_grep "unknown option '--bogus'" "$T/err"
+expect_status 64 "$WTC" put --bogus '{}'
+expect_grep "wtc put: unknown option '--bogus'" "$T/err"
+expect_grep "Try 'wtc help put'." "$T/err"
+expect_status 64 "$WTC" put --on-error=sometimes '{}'
+expect_grep "--on-error must be 'skip' or 'abort', not 'sometimes'" "$T/err"
+expect_status 64 "$WTC" put --batch 0 '{}'
+expect_grep "invalid value '0' for --batch" "$T/err"
+expect_status 64 "$WTC" put --spool
+expect_grep "option '--spool' needs a value" "$T/err"
+
+# Passwords never on the command line (they would show in ps).
+expect_status 64 "$WTC" --mysql 'mysql://u:secret@h/db' init
+expect_grep "would be visible to every user in ps" "$T/err"
+expect_no_grep "secret" "$T/err"
+expect_status 64 "$WTC" put --redis 'redis://:secret@h' '{}'
+expect_no_grep "secret" "$T/err"
+
+# A config file with an unknown setting names file and line.
+printf 'table = users\nflavour = mint\n' >"$T/bad.conf"
+expect_status 64 "$WTC" --config "$T/bad.conf" init --dry-run
+expect_grep "bad.conf:2: unknown setting 'flavour'" "$T/err"
+
+# init --dry-run with MySQL unreachable says so.
+expect_status 69 "$WTC" --mysql "mysql://wtc@localhost/wtc?socket=$T/nosuch.sock" init
+expect_grep "cannot connect to mysql" "$T/err"
+exit 0
