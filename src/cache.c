@@ -1,0 +1,961 @@
+/*
+ * The Redis module: records as hashes, written by server-side Lua scripts so
+ * that replacing a hash and stamping its version is atomic, and pipelined so
+ * that a bulk load costs one round trip per call rather than per record.
+ * Nothing outside this file sees hiredis.
+ *
+ * Scripts are loaded once per connection (SCRIPT LOAD) and run by sha; a
+ * NOSCRIPT reply (the server restarted or SCRIPT FLUSH ran) reloads them and
+ * runs the refused command again, which is safe because every script
+ * replaces rather than modifies.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "cache.h"
+#include "util.h"
+
+/* Records per EVALSHA: measured as the sweet spot for the put script. */
+#define CACHE_CHUNK	128
+/* Chunks written ahead of the replies read, bounding client memory. */
+#define CACHE_WINDOW	256
+/* Field/value arguments per HSET inside a script (Lua's unpack limit). */
+#define CACHE_UNPACK	"4000"
+
+/*
+ * KEYS: record keys.  ARGV per record: the field count, then field/value
+ * pairs.  One TIME per call; each version is max(now, old + 1), formatted
+ * with %d because Lua's default number format would print 1.7e+15.  Every
+ * hash wtc writes carries the version field, so a key without one is taken
+ * as absent and not deleted first: that saves a call per new key, which is
+ * most of a bulk load (a non-hash there still fails with WRONGTYPE).
+ */
+static const char cache_put_lua[] =
+	"local t = redis.call('TIME')\n"
+	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+	"local nows = string.format('%d', now)\n"
+	"local res = {}\n"
+	"local a = 1\n"
+	"for i = 1, #KEYS do\n"
+	"  local k = KEYS[i]\n"
+	"  local n = tonumber(ARGV[a])\n"
+	"  a = a + 1\n"
+	"  local v = now\n"
+	"  local vs = nows\n"
+	"  local old = redis.call('HGET', k, '" SCHEMA_VERSION_COLUMN "')\n"
+	"  if old then\n"
+	"    old = tonumber(old)\n"
+	"    if old and old + 1 > v then\n"
+	"      v = old + 1\n"
+	"      vs = string.format('%d', v)\n"
+	"    end\n"
+	"    redis.call('DEL', k)\n"
+	"  end\n"
+	"  local last = a + 2 * n - 1\n"
+	"  if n <= " CACHE_UNPACK " then\n"
+	"    redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs, unpack(ARGV, a, last))\n"
+	"  else\n"
+	"    redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs)\n"
+	"    local s = a\n"
+	"    while s <= last do\n"
+	"      local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"      if e > last then e = last end\n"
+	"      redis.call('HSET', k, unpack(ARGV, s, e))\n"
+	"      s = e + 1\n"
+	"    end\n"
+	"  end\n"
+	"  a = last + 1\n"
+	"  res[i] = v\n"
+	"end\n"
+	"return res\n";
+
+/*
+ * Raise the counter at KEYS[1] to at least ARGV[1].  Compared as decimal
+ * strings (length, then bytes) so ids beyond 2^53 stay exact.
+ */
+static const char cache_raise_lua[] =
+	"local cur = redis.call('GET', KEYS[1])\n"
+	"local at = ARGV[1]\n"
+	"if not cur or #cur < #at or (#cur == #at and cur < at) then\n"
+	"  redis.call('SET', KEYS[1], at)\n"
+	"  return 1\n"
+	"end\n"
+	"return 0\n";
+
+/* KEYS[1]: key; ARGV: version, then field/value pairs. */
+static const char cache_fill_lua[] =
+	"local old = redis.call('HGET', KEYS[1], '" SCHEMA_VERSION_COLUMN "')\n"
+	"local v = ARGV[1]\n"
+	"if old and (#old > #v or (#old == #v and old >= v)) then return 0 end\n"
+	"redis.call('DEL', KEYS[1])\n"
+	"redis.call('HSET', KEYS[1], '" SCHEMA_VERSION_COLUMN "', v)\n"
+	"local s = 2\n"
+	"while s <= #ARGV do\n"
+	"  local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"  if e > #ARGV then e = #ARGV end\n"
+	"  redis.call('HSET', KEYS[1], unpack(ARGV, s, e))\n"
+	"  s = e + 1\n"
+	"end\n"
+	"return 1\n";
+
+enum cache_script {
+	CACHE_SCRIPT_PUT,
+	CACHE_SCRIPT_RAISE,
+	CACHE_SCRIPT_FILL,
+	CACHE_NSCRIPTS
+};
+
+static const char *cache_scripts[CACHE_NSCRIPTS] = {
+	cache_put_lua, cache_raise_lua, cache_fill_lua
+};
+
+struct cache {
+	redisContext	*ctx;
+	char		*where;		/* "host:port" or the socket path, for messages */
+	struct redis_addr addr;		/* a copy, to reconnect */
+	int		 timeout_ms;
+	char		 sha[CACHE_NSCRIPTS][41];
+
+	/* cache_put's reusable argument storage. */
+	struct buf	 keys;		/* the keys of one chunk, NUL-separated */
+	struct buf	 nums;		/* field counts of one chunk, NUL-separated */
+	size_t		*koff;		/* offsets into keys / nums, per record */
+	size_t		*noff;
+	size_t		 offcap;
+	const char	**argv;
+	size_t		*argvlen;
+	size_t		 argcap;
+};
+
+static void
+cache_addr_copy(struct redis_addr *dst, const struct redis_addr *src)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->host = src->host != NULL ? xstrdup(src->host) : NULL;
+	dst->port = src->port;
+	dst->path = src->path != NULL ? xstrdup(src->path) : NULL;
+	dst->db = src->db;
+	dst->password = src->password != NULL ? xstrdup(src->password) : NULL;
+}
+
+static void
+cache_addr_release(struct redis_addr *a)
+{
+	free(a->host);
+	free(a->path);
+	if (a->password != NULL) {
+		explicit_bzero(a->password, strlen(a->password));
+		free(a->password);
+	}
+	memset(a, 0, sizeof *a);
+}
+
+static struct timeval
+cache_tv(int ms)
+{
+	struct timeval	tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return (tv);
+}
+
+/* The context's I/O error as a message; the context is unusable afterwards. */
+static int
+cache_io_error(struct cache *c, char **err)
+{
+	const char	*why;
+
+	why = c->ctx != NULL && c->ctx->errstr[0] != '\0' ? c->ctx->errstr :
+	    "connection closed";
+	if (strcmp(why, "Resource temporarily unavailable") == 0)
+		why = "timed out";	/* hiredis reports a timeout as EAGAIN */
+	return (err_set(err, "lost connection to redis '%s': %s", c->where, why));
+}
+
+/* Run one command; returns the reply (caller frees) or NULL with *err. */
+static redisReply *
+cache_command(struct cache *c, int argc, const char **argv, const size_t *argvlen,
+    char **err)
+{
+	void	*reply = NULL;
+
+	if (redisAppendCommandArgv(c->ctx, argc, argv, argvlen) != REDIS_OK ||
+	    redisGetReply(c->ctx, &reply) != REDIS_OK) {
+		if (reply != NULL)
+			freeReplyObject(reply);
+		cache_io_error(c, err);
+		return (NULL);
+	}
+	return (reply);
+}
+
+static int
+cache_load_scripts(struct cache *c, char **err)
+{
+	const char	*argv[3];
+	size_t		 argvlen[3];
+	redisReply	*r;
+	int		 i;
+
+	for (i = 0; i < CACHE_NSCRIPTS; i++) {
+		argv[0] = "SCRIPT";
+		argvlen[0] = 6;
+		argv[1] = "LOAD";
+		argvlen[1] = 4;
+		argv[2] = cache_scripts[i];
+		argvlen[2] = strlen(cache_scripts[i]);
+		if ((r = cache_command(c, 3, argv, argvlen, err)) == NULL)
+			return (-1);
+		if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+			err_set(err, "redis '%s' refused to load a script: %s",
+			    c->where, r->type == REDIS_REPLY_ERROR ? r->str :
+			    "unexpected reply");
+			freeReplyObject(r);
+			return (-1);
+		}
+		memcpy(c->sha[i], r->str, 40);
+		c->sha[i][40] = '\0';
+		freeReplyObject(r);
+	}
+	return (0);
+}
+
+/* Open the connection in c->ctx: connect, AUTH, SELECT, load scripts. */
+static int
+cache_open(struct cache *c, char **err)
+{
+	struct timeval	 tv = cache_tv(c->timeout_ms);
+	const char	*argv[2];
+	size_t		 argvlen[2];
+	char		 dbtext[32];
+	redisReply	*r = NULL;
+	int		 rc = -1;
+
+	if (c->ctx != NULL) {
+		redisFree(c->ctx);
+		c->ctx = NULL;
+	}
+	if (c->addr.path != NULL)
+		c->ctx = c->timeout_ms > 0 ?
+		    redisConnectUnixWithTimeout(c->addr.path, tv) :
+		    redisConnectUnix(c->addr.path);
+	else
+		c->ctx = c->timeout_ms > 0 ?
+		    redisConnectWithTimeout(c->addr.host, c->addr.port, tv) :
+		    redisConnect(c->addr.host, c->addr.port);
+	if (c->ctx == NULL) {
+		err_set(err, "cannot connect to redis '%s': out of memory", c->where);
+		goto out;
+	}
+	if (c->ctx->err != 0) {
+		err_set(err, "cannot connect to redis '%s': %s", c->where,
+		    c->ctx->errstr);
+		goto out;
+	}
+	if (c->timeout_ms > 0 && redisSetTimeout(c->ctx, tv) != REDIS_OK) {
+		err_set(err, "cannot connect to redis '%s': cannot set timeout",
+		    c->where);
+		goto out;
+	}
+
+	if (c->addr.password != NULL && c->addr.password[0] != '\0') {
+		argv[0] = "AUTH";
+		argvlen[0] = 4;
+		argv[1] = c->addr.password;
+		argvlen[1] = strlen(c->addr.password);
+		if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
+			goto out;
+		if (r->type == REDIS_REPLY_ERROR) {
+			/* The server's text never echoes the password. */
+			err_set(err, "cannot authenticate to redis '%s': %s",
+			    c->where, r->str);
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	if (c->addr.db != 0) {
+		snprintf(dbtext, sizeof dbtext, "%d", c->addr.db);
+		argv[0] = "SELECT";
+		argvlen[0] = 6;
+		argv[1] = dbtext;
+		argvlen[1] = strlen(dbtext);
+		if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
+			goto out;
+		if (r->type == REDIS_REPLY_ERROR) {
+			err_set(err, "cannot select database %d on redis '%s': %s",
+			    c->addr.db, c->where, r->str);
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	if (cache_load_scripts(c, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (rc != 0 && c->ctx != NULL) {
+		redisFree(c->ctx);
+		c->ctx = NULL;
+	}
+	return (rc);
+}
+
+/* Reconnect if the last command broke the connection. */
+static int
+cache_ready(struct cache *c, char **err)
+{
+	if (c->ctx != NULL && c->ctx->err == 0)
+		return (0);
+	return (cache_open(c, err));
+}
+
+struct cache *
+cache_connect(const struct redis_addr *addr, int timeout_ms, char **err)
+{
+	struct cache	*c;
+
+	c = xcalloc(1, sizeof *c);
+	cache_addr_copy(&c->addr, addr);
+	if (c->addr.path != NULL)
+		c->where = xstrdup(c->addr.path);
+	else {
+		if (c->addr.host == NULL)
+			c->addr.host = xstrdup("127.0.0.1");
+		if (c->addr.port == 0)
+			c->addr.port = 6379;
+		c->where = xasprintf("%s:%d", c->addr.host, c->addr.port);
+	}
+	c->timeout_ms = timeout_ms;
+	buf_init(&c->keys);
+	buf_init(&c->nums);
+	if (cache_open(c, err) != 0) {
+		cache_free(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+void
+cache_free(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ctx != NULL)
+		redisFree(c->ctx);
+	free(c->argvlen);
+	free(c->argv);
+	free(c->noff);
+	free(c->koff);
+	buf_release(&c->nums);
+	buf_release(&c->keys);
+	free(c->where);
+	cache_addr_release(&c->addr);
+	free(c);
+}
+
+int
+cache_ping(struct cache *c, char **err)
+{
+	const char	*argv[1] = { "PING" };
+	size_t		 argvlen[1] = { 4 };
+	redisReply	*r;
+	int		 rc = -1;
+
+	if (cache_ready(c, err) != 0)
+		return (-1);
+	if ((r = cache_command(c, 1, argv, argvlen, err)) == NULL)
+		return (-1);
+	if (r->type == REDIS_REPLY_ERROR)
+		err_set(err, "redis '%s' refused ping: %s", c->where, r->str);
+	else
+		rc = 0;
+	freeReplyObject(r);
+	return (rc);
+}
+
+static int
+cache_is_noscript(const redisReply *r)
+{
+	return (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0);
+}
+
+/*
+ * EVALSHA the script with argv[0..1] left for "EVALSHA" and the sha;
+ * reloads the scripts once on NOSCRIPT.  Returns the reply or NULL.
+ */
+static redisReply *
+cache_eval(struct cache *c, enum cache_script s, int argc, const char **argv,
+    size_t *argvlen, char **err)
+{
+	redisReply	*r;
+
+	argv[0] = "EVALSHA";
+	argvlen[0] = 7;
+	argv[1] = c->sha[s];
+	argvlen[1] = 40;
+	if ((r = cache_command(c, argc, argv, argvlen, err)) == NULL)
+		return (NULL);
+	if (!cache_is_noscript(r))
+		return (r);
+	freeReplyObject(r);
+	if (cache_load_scripts(c, err) != 0)
+		return (NULL);
+	argv[1] = c->sha[s];
+	return (cache_command(c, argc, argv, argvlen, err));
+}
+
+static void
+cache_counter_key(struct buf *b, const char *prefix, const char *table)
+{
+	buf_reset(b);
+	buf_adds(b, prefix != NULL ? prefix : "");
+	buf_adds(b, "wtc:next-id:");
+	buf_adds(b, table);
+}
+
+/* Raise the id counter of table to at least at_least. */
+int
+cache_raise_ids(struct cache *c, const char *prefix, const char *table,
+    uint64_t at_least, char **err)
+{
+	struct buf	 key = BUF_INIT;
+	const char	*argv[5];
+	size_t		 argvlen[5];
+	char		 num[32];
+	redisReply	*r = NULL;
+	int		 rc = -1;
+
+	cache_counter_key(&key, prefix, table);
+	/* Redis counters are signed 64-bit: beyond that INCRBY would fail forever. */
+	if (at_least > INT64_MAX) {
+		err_set(err, "cannot raise '%s' to %" PRIu64 ": beyond the range of "
+		    "redis counters", key.data, at_least);
+		goto out;
+	}
+	if (cache_ready(c, err) != 0)
+		goto out;
+	snprintf(num, sizeof num, "%" PRIu64, at_least);
+	argv[2] = "1";
+	argvlen[2] = 1;
+	argv[3] = key.data;
+	argvlen[3] = key.len;
+	argv[4] = num;
+	argvlen[4] = strlen(num);
+	if ((r = cache_eval(c, CACHE_SCRIPT_RAISE, 5, argv, argvlen, err)) == NULL)
+		goto out;
+	if (r->type == REDIS_REPLY_ERROR) {
+		err_set(err, "redis refused to raise '%s': %s", key.data, r->str);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	buf_release(&key);
+	return (rc);
+}
+
+/*
+ * Raise the counter to floor, then INCRBY count: INCRBY is atomic and the
+ * counter only grows, so concurrent callers get disjoint blocks above floor.
+ */
+int
+cache_alloc_ids(struct cache *c, const char *prefix, const char *table,
+    uint64_t count, uint64_t floor, uint64_t *first, char **err)
+{
+	struct buf	 key = BUF_INIT;
+	const char	*argv[3];
+	size_t		 argvlen[3];
+	char		 num[32];
+	redisReply	*r = NULL;
+	int		 rc = -1;
+
+	if (count == 0 || count > INT64_MAX) {
+		err_set(err, "cannot allocate %" PRIu64 " ids", count);
+		goto out;
+	}
+	if (floor > 0 && cache_raise_ids(c, prefix, table, floor, err) != 0)
+		goto out;
+	if (cache_ready(c, err) != 0)
+		goto out;
+	cache_counter_key(&key, prefix, table);
+	snprintf(num, sizeof num, "%" PRIu64, count);
+	argv[0] = "INCRBY";
+	argvlen[0] = 6;
+	argv[1] = key.data;
+	argvlen[1] = key.len;
+	argv[2] = num;
+	argvlen[2] = strlen(num);
+	if ((r = cache_command(c, 3, argv, argvlen, err)) == NULL)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		err_set(err, "redis refused to allocate ids at '%s': %s", key.data,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	*first = (uint64_t)r->integer - count + 1;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	buf_release(&key);
+	return (rc);
+}
+
+/* The largest id carried by recs in the schema's integer id column, or 0. */
+static uint64_t
+cache_max_id(const struct schema *s, struct record **recs, size_t n)
+{
+	const struct rec_field	*f;
+	uint64_t		 max = 0, v;
+	char			*end;
+	size_t			 i;
+
+	if (s == NULL || s->id_col < 0)
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (recs[i]->id_field < 0)
+			continue;
+		f = &recs[i]->fields[recs[i]->id_field];
+		if (f->type != REC_INT || f->val[0] == '-')
+			continue;
+		errno = 0;
+		v = strtoull(f->val, &end, 10);
+		if (errno == 0 && *end == '\0' && v > max)
+			max = v;
+	}
+	return (max);
+}
+
+static void
+cache_reserve(struct cache *c, size_t nrec, size_t nargs)
+{
+	if (nrec > c->offcap) {
+		c->koff = xreallocarray(c->koff, nrec, sizeof *c->koff);
+		c->noff = xreallocarray(c->noff, nrec, sizeof *c->noff);
+		c->offcap = nrec;
+	}
+	if (nargs > c->argcap) {
+		c->argv = xreallocarray(c->argv, nargs, sizeof *c->argv);
+		c->argvlen = xreallocarray(c->argvlen, nargs, sizeof *c->argvlen);
+		c->argcap = nargs;
+	}
+}
+
+/*
+ * Append one EVALSHA for recs[0..n-1] to the output buffer.  Keys and
+ * counts are built first (their buffers may move), then the argument
+ * vector points into them and into the records; hiredis copies it all.
+ */
+static int
+cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
+    struct record **recs, size_t n, char **err)
+{
+	const struct record	*rec;
+	const struct rec_field	*f;
+	size_t			 i, j, k, nargs, nf;
+	char			 num[32];
+	int			 len;
+
+	buf_reset(&c->keys);
+	buf_reset(&c->nums);
+	cache_reserve(c, n, 0);
+	nargs = 3;
+	for (i = 0; i < n; i++) {
+		rec = recs[i];
+		c->koff[i] = c->keys.len;
+		if (record_key(rec, s, prefix, &c->keys, err) != 0)
+			return (-1);
+		buf_addc(&c->keys, '\0');
+		nf = 0;
+		for (j = 0; j < rec->nfields; j++)
+			if (rec->fields[j].type != REC_NULL)
+				nf++;
+		c->noff[i] = c->nums.len;
+		len = snprintf(num, sizeof num, "%zu", nf);
+		buf_add(&c->nums, num, (size_t)len + 1);
+		nargs += 2 + 2 * nf;
+	}
+	cache_reserve(c, n, nargs);
+
+	k = 2;
+	len = snprintf(num, sizeof num, "%zu", n);
+	c->argv[k] = num;
+	c->argvlen[k++] = (size_t)len;
+	for (i = 0; i < n; i++) {
+		c->argv[k] = c->keys.data + c->koff[i];
+		c->argvlen[k++] = strlen(c->keys.data + c->koff[i]);
+	}
+	for (i = 0; i < n; i++) {
+		rec = recs[i];
+		c->argv[k] = c->nums.data + c->noff[i];
+		c->argvlen[k++] = strlen(c->nums.data + c->noff[i]);
+		for (j = 0; j < rec->nfields; j++) {
+			f = &rec->fields[j];
+			if (f->type == REC_NULL)
+				continue;
+			c->argv[k] = f->name;
+			c->argvlen[k++] = strlen(f->name);
+			c->argv[k] = f->val;
+			c->argvlen[k++] = f->len;
+		}
+	}
+	c->argv[0] = "EVALSHA";
+	c->argvlen[0] = 7;
+	c->argv[1] = c->sha[CACHE_SCRIPT_PUT];
+	c->argvlen[1] = 40;
+	if (redisAppendCommandArgv(c->ctx, (int)k, c->argv, c->argvlen) != REDIS_OK)
+		return (cache_io_error(c, err));
+	return (0);
+}
+
+/* Store the versions of a chunk's reply; -1 with *err for an error reply. */
+static int
+cache_chunk_reply(struct cache *c, const struct schema *s, const char *prefix,
+    struct record **recs, size_t n, redisReply *r, char **err)
+{
+	size_t	 i;
+
+	if (r->type == REDIS_REPLY_ERROR || r->type != REDIS_REPLY_ARRAY ||
+	    r->elements != n) {
+		buf_reset(&c->keys);
+		if (record_key(recs[0], s, prefix, &c->keys, NULL) != 0)
+			buf_adds(&c->keys, "?");
+		return (err_set(err, "redis refused write to '%s': %s", c->keys.data,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
+	}
+	for (i = 0; i < n; i++) {
+		if (r->element[i]->type != REDIS_REPLY_INTEGER)
+			return (err_set(err, "redis refused write: unexpected reply"));
+		recs[i]->version = (uint64_t)r->element[i]->integer;
+	}
+	return (0);
+}
+
+/*
+ * The hot path: chunks of CACHE_CHUNK records, up to CACHE_WINDOW of them in
+ * flight.  A chunk refused with NOSCRIPT did not run at all, so it is sent
+ * again after the scripts are reloaded.
+ */
+int
+cache_put(struct cache *c, const struct schema *s, const char *prefix,
+    struct record **recs, size_t n, char **err)
+{
+	size_t		 sent, done, m, nchunks, chunk;
+	redisReply	*r = NULL;
+	void		*reply;
+	uint64_t	 maxid;
+	int		 rc = -1, retried = 0;
+
+	if (n == 0)
+		return (0);
+	if (cache_ready(c, err) != 0)
+		return (-1);
+	/* Raise first: an allocation after this cannot hand out these ids. */
+	if ((maxid = cache_max_id(s, recs, n)) > 0 &&
+	    cache_raise_ids(c, prefix, s->table, maxid, err) != 0)
+		return (-1);
+
+	nchunks = (n + CACHE_CHUNK - 1) / CACHE_CHUNK;
+	sent = done = 0;
+	while (done < nchunks) {
+		while (sent < nchunks && sent - done < CACHE_WINDOW) {
+			m = n - sent * CACHE_CHUNK;
+			if (m > CACHE_CHUNK)
+				m = CACHE_CHUNK;
+			if (cache_append_chunk(c, s, prefix, recs + sent * CACHE_CHUNK,
+			    m, err) != 0)
+				goto out;
+			sent++;
+		}
+		reply = NULL;
+		if (redisGetReply(c->ctx, &reply) != REDIS_OK) {
+			if (reply != NULL)
+				freeReplyObject(reply);
+			cache_io_error(c, err);
+			goto out;
+		}
+		r = reply;
+		chunk = done++;
+		m = n - chunk * CACHE_CHUNK;
+		if (m > CACHE_CHUNK)
+			m = CACHE_CHUNK;
+		if (cache_is_noscript(r)) {
+			/* Drain what is in flight, reload, then resend from here. */
+			freeReplyObject(r);
+			r = NULL;
+			while (done < sent) {
+				reply = NULL;
+				if (redisGetReply(c->ctx, &reply) != REDIS_OK) {
+					cache_io_error(c, err);
+					goto out;
+				}
+				freeReplyObject(reply);
+				done++;
+			}
+			if (retried++ > 0) {
+				err_set(err, "redis '%s' keeps forgetting scripts",
+				    c->where);
+				goto out;
+			}
+			if (cache_load_scripts(c, err) != 0)
+				goto out;
+			sent = done = chunk;
+			continue;
+		}
+		if (cache_chunk_reply(c, s, prefix, recs + chunk * CACHE_CHUNK, m, r,
+		    err) != 0)
+			goto out;
+		freeReplyObject(r);
+		r = NULL;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (rc != 0 && c->ctx != NULL && c->ctx->err == 0) {
+		/* Replies still in flight would be taken for the next command's. */
+		while (done < sent) {
+			reply = NULL;
+			if (redisGetReply(c->ctx, &reply) != REDIS_OK)
+				break;
+			freeReplyObject(reply);
+			done++;
+		}
+	}
+	return (rc);
+}
+
+/* How a schema column's Redis text is typed when read back. */
+static enum rec_type
+cache_field_type(const struct schema *s, const char *name)
+{
+	int	 i;
+
+	if (s == NULL || (i = schema_find(s, name)) < 0)
+		return (REC_STR);
+	switch (s->cols[i].type) {
+	case SCHEMA_INT:
+	case SCHEMA_YEAR:
+		return (REC_INT);
+	case SCHEMA_BOOL:
+		return (REC_BOOL);
+	case SCHEMA_DECIMAL:
+	case SCHEMA_FLOAT:
+		return (REC_NUM);
+	case SCHEMA_JSON:
+		return (REC_JSON);
+	default:
+		return (REC_STR);
+	}
+}
+
+int
+cache_get(struct cache *c, const struct schema *s, const char *key,
+    struct record **out, char **err)
+{
+	const char		*argv[2];
+	size_t			 argvlen[2], i, j;
+	redisReply		*r = NULL, *name, *val;
+	struct record		*rec = NULL;
+	char			*end;
+	int			 rc = -1, idx;
+
+	*out = NULL;
+	if (cache_ready(c, err) != 0)
+		goto out;
+	argv[0] = "HGETALL";
+	argvlen[0] = 7;
+	argv[1] = key;
+	argvlen[1] = strlen(key);
+	if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		err_set(err, "redis refused to read '%s': %s", key,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	if (r->elements == 0) {
+		rc = 0;
+		goto out;
+	}
+	rec = record_new(s != NULL ? s->table : "");
+	/* With a schema, fields come out in column order; unknown ones last. */
+	if (s != NULL) {
+		for (idx = 0; (size_t)idx < s->ncols; idx++) {
+			for (j = 0; j + 1 < r->elements; j += 2) {
+				name = r->element[j];
+				if (strcmp(name->str, s->cols[idx].name) == 0)
+					break;
+			}
+			if (j + 1 >= r->elements ||
+			    strcmp(s->cols[idx].name, SCHEMA_VERSION_COLUMN) == 0)
+				continue;
+			val = r->element[j + 1];
+			record_add(rec, name->str, cache_field_type(s, name->str),
+			    val->str, val->len);
+		}
+	}
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		name = r->element[i];
+		val = r->element[i + 1];
+		if (name->type != REDIS_REPLY_STRING || val->type != REDIS_REPLY_STRING)
+			continue;
+		if (strcmp(name->str, SCHEMA_VERSION_COLUMN) == 0) {
+			rec->version = strtoull(val->str, &end, 10);
+			continue;
+		}
+		if (s != NULL && schema_find(s, name->str) >= 0)
+			continue;
+		record_add(rec, name->str, REC_STR, val->str, val->len);
+	}
+	if (s != NULL)
+		record_bind(rec, s);
+	*out = rec;
+	rec = NULL;
+	rc = 1;
+out:
+	record_free(rec);
+	if (r != NULL)
+		freeReplyObject(r);
+	return (rc);
+}
+
+int
+cache_fill(struct cache *c, const char *key, const struct record *rec, char **err)
+{
+	const char		**argv = NULL;
+	size_t			 *argvlen = NULL, i, k, nargs;
+	char			 ver[32];
+	redisReply		*r = NULL;
+	int			 rc = -1;
+
+	if (cache_ready(c, err) != 0)
+		goto out;
+	nargs = 5 + 2 * rec->nfields;
+	argv = xreallocarray(NULL, nargs, sizeof *argv);
+	argvlen = xreallocarray(NULL, nargs, sizeof *argvlen);
+	snprintf(ver, sizeof ver, "%" PRIu64, rec->version);
+	argv[2] = "1";
+	argvlen[2] = 1;
+	argv[3] = key;
+	argvlen[3] = strlen(key);
+	argv[4] = ver;
+	argvlen[4] = strlen(ver);
+	k = 5;
+	for (i = 0; i < rec->nfields; i++) {
+		if (rec->fields[i].type == REC_NULL ||
+		    strcmp(rec->fields[i].name, SCHEMA_VERSION_COLUMN) == 0)
+			continue;
+		argv[k] = rec->fields[i].name;
+		argvlen[k++] = strlen(rec->fields[i].name);
+		argv[k] = rec->fields[i].val;
+		argvlen[k++] = rec->fields[i].len;
+	}
+	if ((r = cache_eval(c, CACHE_SCRIPT_FILL, (int)k, argv, argvlen, err)) == NULL)
+		goto out;
+	if (r->type == REDIS_REPLY_ERROR) {
+		err_set(err, "redis refused write to '%s': %s", key, r->str);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	free(argvlen);
+	free(argv);
+	return (rc);
+}
+
+int
+cache_del(struct cache *c, const char *key, char **err)
+{
+	const char	*argv[2];
+	size_t		 argvlen[2];
+	redisReply	*r;
+	int		 rc = -1;
+
+	if (cache_ready(c, err) != 0)
+		return (-1);
+	argv[0] = "DEL";
+	argvlen[0] = 3;
+	argv[1] = key;
+	argvlen[1] = strlen(key);
+	if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
+		return (-1);
+	if (r->type == REDIS_REPLY_ERROR)
+		err_set(err, "redis refused to delete '%s': %s", key, r->str);
+	else
+		rc = 0;
+	freeReplyObject(r);
+	return (rc);
+}
+
+/* Append s to b with the glob characters of SCAN MATCH escaped. */
+static void
+cache_glob_quote(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (strchr("*?[]\\", *s) != NULL)
+			buf_addc(b, '\\');
+		buf_addc(b, *s);
+	}
+}
+
+int
+cache_scan(struct cache *c, const char *prefix, const char *table,
+    uint64_t *cursor, char ***keys, size_t *nkeys, char **err)
+{
+	struct buf	 pat = BUF_INIT;
+	const char	*argv[6];
+	size_t		 argvlen[6], i;
+	char		 cur[32], *end;
+	redisReply	*r = NULL, *list;
+	int		 rc = -1;
+
+	if (cache_ready(c, err) != 0)
+		goto out;
+	cache_glob_quote(&pat, prefix != NULL ? prefix : "");
+	cache_glob_quote(&pat, table);
+	buf_adds(&pat, ":*");
+	snprintf(cur, sizeof cur, "%" PRIu64, *cursor);
+	argv[0] = "SCAN";
+	argv[1] = cur;
+	argv[2] = "MATCH";
+	argv[3] = pat.data;
+	argv[4] = "COUNT";
+	argv[5] = "1000";
+	for (i = 0; i < 6; i++)
+		argvlen[i] = strlen(argv[i]);
+	if ((r = cache_command(c, 6, argv, argvlen, err)) == NULL)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+		err_set(err, "redis refused to scan '%s': %s", pat.data,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	*cursor = strtoull(r->element[0]->str, &end, 10);
+	list = r->element[1];
+	*keys = xreallocarray(*keys, *nkeys + list->elements + 1, sizeof **keys);
+	for (i = 0; i < list->elements; i++)
+		if (list->element[i]->type == REDIS_REPLY_STRING)
+			(*keys)[(*nkeys)++] = xstrndup(list->element[i]->str,
+			    list->element[i]->len);
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	buf_release(&pat);
+	return (rc);
+}

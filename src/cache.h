@@ -1,0 +1,78 @@
+/*
+ * The Redis side (the only module that uses hiredis).
+ *
+ * A record lives in Redis as a hash at its key (record_key), holding its
+ * fields as strings plus SCHEMA_VERSION_COLUMN.  cache_put replaces the whole
+ * hash and stamps a new version atomically, in one server-side script per
+ * record, all records of a call pipelined in one round trip.  The version is
+ * max(previous version + 1, the Redis server's clock in µs), so it grows per
+ * key and survives a flushed Redis as long as the clock does not go back.
+ *
+ * Ids: the counter "wtc:next-id:<table>" (under the prefix) hands out blocks;
+ * it is raised to at least the floor given (MySQL's max id) and to any id a
+ * record carries, so an allocated id never collides with one already used.
+ *
+ * Errors: -1 with *err ("cannot connect to redis '127.0.0.1:6379':
+ * Connection refused").  cache_free accepts NULL.
+ */
+#ifndef WTC_CACHE_H
+#define WTC_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "record.h"
+#include "schema.h"
+
+struct cache;
+
+struct cache	*cache_connect(const struct redis_addr *, int timeout_ms, char **err);
+void		 cache_free(struct cache *);
+int		 cache_ping(struct cache *, char **err);
+
+/* Reserve count consecutive ids, none below floor + 1; *first is the first one. */
+int		 cache_alloc_ids(struct cache *, const char *prefix, const char *table,
+		    uint64_t count, uint64_t floor, uint64_t *first, char **err);
+
+/*
+ * Raise the id counter to at least at_least.  cache_put calls it itself
+ * with the largest id its records carry, before writing them.
+ */
+int		 cache_raise_ids(struct cache *, const char *prefix, const char *table,
+		    uint64_t at_least, char **err);
+
+/*
+ * Write n records (each must have its key columns set), stamping
+ * recs[i]->version.  All or nothing per record; on -1 some may be written.
+ */
+int		 cache_put(struct cache *, const struct schema *, const char *prefix,
+		    struct record **recs, size_t n, char **err);
+
+/*
+ * Read the record at key (the whole key, prefix included).  Returns 1 with
+ * *out (fields as REC_STR, version set, bound to the schema when one is
+ * given), 0 when absent, -1 on error.
+ */
+int		 cache_get(struct cache *, const struct schema *, const char *key,
+		    struct record **out, char **err);
+
+/*
+ * Read-through fill: store rec (read from MySQL, version set) at key unless
+ * Redis already holds that key with a version >= rec->version.
+ */
+int		 cache_fill(struct cache *, const char *key, const struct record *,
+		    char **err);
+
+/* Delete key (tests and verify use it). */
+int		 cache_del(struct cache *, const char *key, char **err);
+
+/*
+ * Iterate the keys of a table with SCAN (pattern "<prefix><table>:*").
+ * cursor starts at 0 and is 0 again when the scan is complete.  The keys
+ * are appended to *keys (each xstrdup'd), *nkeys counting them.
+ */
+int		 cache_scan(struct cache *, const char *prefix, const char *table,
+		    uint64_t *cursor, char ***keys, size_t *nkeys, char **err);
+
+#endif
