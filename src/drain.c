@@ -1,0 +1,1200 @@
+/*
+ * The drainer: reads the spool in order, groups frames into batches, lands
+ * each table's part of a batch with db_upsert, and moves the checkpoint only
+ * once every part committed and every dead letter of the batch is fsync'd.
+ * drain.h states the contract and the failure policy; drain_spawn starts a
+ * detached "wtc drain --background" for put.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "drain.h"
+#include "record.h"
+#include "schema.h"
+#include "spool.h"
+#include "util.h"
+
+#define DRAIN_BATCH_MAX		10000
+#define DRAIN_BATCH_MS		50
+#define DRAIN_TIMEOUT_S		5
+#define DRAIN_POLL_MS		2	/* waiting for the rest of a batch */
+#define DRAIN_IDLE_MAX_MS	50	/* longest nap with nothing to do */
+#define DRAIN_BACKOFF_MIN_MS	100
+#define DRAIN_BACKOFF_MAX_MS	30000
+#define DRAIN_STATE_MS		500	/* state file rewritten at most this often */
+#define DRAIN_HEARTBEAT_MS	2000	/* ... and at least this often */
+#define DRAIN_RATE_MS		1000	/* window of the "rate" in the state */
+#define DRAIN_IDLE_CHECK_MS	250	/* idle-exit checks at most this often */
+#define DRAIN_DB_IDLE_MS	30000	/* reconnect a connection idle this long */
+#define DRAIN_SLICE_MS		50	/* sleeps are cut up to notice *stop */
+#define DRAIN_ER_BAD_FIELD	1054	/* unknown column: the table changed */
+#define DRAIN_SPLIT_MIN		4096	/* parts this big go over two connections */
+
+struct drain_table {
+	char		*name;
+	struct schema	*schema;	/* NULL until loaded */
+	struct record	**recs;		/* this batch's records for the table */
+	size_t		 n;
+	size_t		 cap;
+};
+
+struct drain {
+	struct drain_opts	 o;
+	volatile sig_atomic_t	*stop;
+	struct drain_stats	*st;
+	const char		*dir;
+	struct mysql_addr	 addr;
+	int			 lockfd;
+	struct spool_reader	*rd;
+	struct db		*db;
+	struct db		*db2;		/* second connection for big parts */
+	uint64_t		 db_used_ms;
+
+	struct drain_table	*tables;
+	size_t			 ntables;
+
+	struct record		**batch;	/* decoded records, spool order */
+	size_t			 nbatch;
+	struct spool_pos	 pos;		/* the batch's last frame */
+	int			 havepos;
+	uint64_t		 oldest_ver;	/* smallest version not landed yet */
+	uint64_t		 dead;		/* the batch's dead letters ... */
+	uint64_t		 dead_raw;	/* ... of which undecodable */
+	struct buf		 dl;		/* their lines, written at commit */
+	int			 dlfd;
+
+	char			*fail_msg;	/* transient failure being retried */
+	uint64_t		 fail_count;
+	uint64_t		 fail_since;
+	unsigned		 attempt;
+	int			 gave_up;
+
+	const char		*state;
+	const char		*state_written;
+	uint64_t		 started;	/* unix seconds */
+	uint64_t		 state_ms;
+	uint64_t		 state_sum;	/* counters at the last write */
+	uint64_t		 rate_ms;
+	uint64_t		 rate_landed;
+	double			 rate;
+	uint32_t		 rng;
+	struct buf		 tmp;
+};
+
+static void
+drain_log(struct drain *d, const char *fmt, ...) WTC_PRINTF(2, 3);
+
+static void
+drain_log(struct drain *d, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (d->o.log == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	d->o.log(d->o.log_arg, msg);
+	free(msg);
+}
+
+static void
+drain_warn(void *arg, const char *msg)
+{
+	struct drain	*d = arg;
+
+	d->st->damaged++;
+	drain_log(d, "%s", msg);
+}
+
+static uint32_t
+drain_random(struct drain *d)
+{
+	uint32_t	x = d->rng;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return (d->rng = x);
+}
+
+unsigned
+drain_backoff_ms(unsigned attempt, uint32_t rnd)
+{
+	unsigned	cap = DRAIN_BACKOFF_MIN_MS;
+
+	while (attempt-- > 0 && cap < DRAIN_BACKOFF_MAX_MS)
+		cap *= 2;
+	if (cap > DRAIN_BACKOFF_MAX_MS)
+		cap = DRAIN_BACKOFF_MAX_MS;
+	return (rnd % (cap + 1));
+}
+
+static void
+drain_nap(unsigned ms)
+{
+	struct timespec	ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+
+/* Replace DIR/name with data: tmp file, then rename. */
+static int
+drain_write_file(struct drain *d, const char *name, const char *data,
+    size_t len)
+{
+	char	*path, *tmp;
+	int	 fd, rc = -1;
+
+	path = xasprintf("%s/%s", d->dir, name);
+	tmp = xasprintf("%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) ==
+	    -1)
+		goto out;
+	if (write_all(fd, data, len) != 0) {
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(tmp);
+	free(path);
+	return (rc);
+}
+
+static void
+drain_write_pid(struct drain *d)
+{
+	char	line[32];
+	int	n;
+
+	n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+	if (drain_write_file(d, DRAIN_PID_FILE, line, (size_t)n) != 0)
+		drain_log(d, "cannot write '%s/%s': %s", d->dir, DRAIN_PID_FILE,
+		    strerror(errno));
+}
+
+static void
+drain_remove_pid(struct drain *d)
+{
+	char	*path;
+
+	path = xasprintf("%s/%s", d->dir, DRAIN_PID_FILE);
+	unlink(path);
+	free(path);
+}
+
+/*
+ * A version's time in microseconds, for the lag: put stamps
+ * (µs << 12 | tag), the cache plain µs; 0 if it looks like neither.
+ */
+static uint64_t
+drain_version_us(uint64_t v)
+{
+	const uint64_t	lo = 1000000000000000ULL, hi = 100000000000000000ULL;
+
+	if ((v >> 12) >= lo && (v >> 12) < hi)
+		return (v >> 12);
+	if (v >= lo && v < hi)
+		return (v);
+	return (0);
+}
+
+/* Write DIR/drain.state if due (or force): see drain.h. */
+static void
+drain_state(struct drain *d, int force)
+{
+	struct drain_stats	*st = d->st;
+	uint64_t		 now = now_ms(), sum, lag = 0, real, t;
+	struct buf		*b = &d->tmp;
+
+	sum = st->landed + st->batches + st->dead + st->retries + st->damaged;
+	if (!force) {
+		if (now - d->state_ms < DRAIN_STATE_MS)
+			return;
+		if (sum == d->state_sum && d->state == d->state_written &&
+		    now - d->state_ms < DRAIN_HEARTBEAT_MS)
+			return;
+	}
+	if (now - d->rate_ms >= DRAIN_RATE_MS) {
+		d->rate = (double)(st->landed - d->rate_landed) * 1000.0 /
+		    (double)(now - d->rate_ms);
+		d->rate_ms = now;
+		d->rate_landed = st->landed;
+	}
+	real = now_us_real();
+	if ((t = drain_version_us(d->oldest_ver)) != 0 &&
+	    t < real)
+		lag = (real - t) / 1000;
+
+	buf_reset(b);
+	buf_printf(b, "{\"pid\":%ld,\"state\":\"%s\",\"started\":%" PRIu64
+	    ",\"updated\":%" PRIu64 ",\"landed\":%" PRIu64 ",\"batches\":%"
+	    PRIu64 ",\"dead\":%" PRIu64 ",\"retries\":%" PRIu64 ",\"damaged\":%"
+	    PRIu64 ",\"rate\":%.0f,\"lag_ms\":%" PRIu64 ",\"last_error\":",
+	    (long)getpid(), d->state, d->started, real / 1000000, st->landed,
+	    st->batches, st->dead, st->retries, st->damaged, d->rate, lag);
+	json_quote(b, st->last_error, strlen(st->last_error));
+	buf_adds(b, "}\n");
+	/* The state is advisory: a failure to write it is not worth a log line each time. */
+	(void)drain_write_file(d, DRAIN_STATE_FILE, b->data, b->len);
+	d->state_ms = now;
+	d->state_sum = sum;
+	d->state_written = d->state;
+}
+
+/* Sleep ms in slices, keeping the state fresh; 1 if *stop was set meanwhile. */
+static int
+drain_sleep(struct drain *d, unsigned ms)
+{
+	uint64_t	end = now_ms() + ms, now;
+
+	while (!*d->stop && (now = now_ms()) < end) {
+		drain_nap(end - now > DRAIN_SLICE_MS ? DRAIN_SLICE_MS :
+		    (unsigned)(end - now));
+		drain_state(d, 0);
+	}
+	return (*d->stop != 0);
+}
+
+/* Dead letters ------------------------------------------------------------ */
+
+static void
+drain_dead_head(struct buf *b)
+{
+	struct tm	tm;
+	time_t		t = time(NULL);
+	char		when[32];
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	buf_printf(b, "{\"time\":\"%s\"", when);
+}
+
+/* An undecodable frame payload: kept as hex with the reason. */
+static void
+drain_dead_raw(struct drain *d, const void *p, size_t len, const char *why)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*u = p;
+	struct buf		*b = &d->dl;
+	size_t			 i;
+
+	drain_dead_head(b);
+	buf_adds(b, ",\"error\":");
+	json_quote(b, why, strlen(why));
+	buf_adds(b, ",\"raw\":\"");
+	buf_grow(b, 2 * len);
+	for (i = 0; i < len; i++) {
+		b->data[b->len++] = hex[u[i] >> 4];
+		b->data[b->len++] = hex[u[i] & 15];
+	}
+	buf_adds(b, "\"}\n");
+	d->dead++;
+	d->dead_raw++;
+	drain_log(d, "dead letter: spool segment '%s' frame ending at offset "
+	    "%" PRIu64 ": %s", d->pos.segment, d->pos.offset, why);
+}
+
+static void
+drain_dead_rec(struct drain *d, const struct record *rec, const char *why)
+{
+	struct buf	*b = &d->dl;
+
+	drain_dead_head(b);
+	buf_adds(b, ",\"table\":");
+	json_quote(b, rec->table, strlen(rec->table));
+	buf_printf(b, ",\"version\":%" PRIu64 ",\"error\":", rec->version);
+	json_quote(b, why, strlen(why));
+	buf_adds(b, ",\"record\":");
+	record_to_json(rec, b);
+	buf_adds(b, "}\n");
+	d->dead++;
+	drain_log(d, "dead letter: table '%s' version %" PRIu64 ": %s",
+	    rec->table, rec->version, why);
+}
+
+/* Append the batch's dead letters to DIR/dead-letter.ndjson, durably. */
+static int
+drain_dead_flush(struct drain *d, char **err)
+{
+	char	*path;
+	int	 rc = -1;
+
+	if (d->dl.len == 0)
+		return (0);
+	path = xasprintf("%s/%s", d->dir, DRAIN_DEAD_LETTER_FILE);
+	if (d->dlfd == -1 && (d->dlfd = open(path, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		err_set(err, "cannot open dead letter file '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (write_all(d->dlfd, d->dl.data, d->dl.len) != 0 ||
+	    fsync(d->dlfd) != 0) {
+		err_set(err, "cannot write dead letter file '%s': %s", path,
+		    strerror(errno));
+		close(d->dlfd);
+		d->dlfd = -1;
+		goto out;
+	}
+	buf_reset(&d->dl);
+	rc = 0;
+out:
+	free(path);
+	return (rc);
+}
+
+/* Dedupe -------------------------------------------------------------------- */
+
+static uint64_t
+drain_hash(const char *p, size_t len)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	size_t		i;
+
+	for (i = 0; i < len; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return (h);
+}
+
+/*
+ * Append rec's primary key values to out, each prefixed by its length so
+ * that ("a:b","c") and ("a","b:c") differ.  -1 when a value is missing.
+ */
+static int
+drain_key(const struct record *rec, const struct schema *s, struct buf *out)
+{
+	const struct rec_field	*f;
+	size_t			 k, i;
+
+	for (k = 0; k < s->npk; k++) {
+		f = NULL;
+		for (i = 0; i < rec->nfields; i++) {
+			if (rec->fields[i].col == (int)s->pk[k]) {
+				f = &rec->fields[i];
+				break;
+			}
+		}
+		if (f == NULL || f->type == REC_NULL)
+			return (-1);
+		buf_add(out, &f->len, sizeof f->len);
+		buf_add(out, f->val, f->len);
+	}
+	return (0);
+}
+
+size_t
+drain_dedupe(struct record **recs, size_t n, const struct schema *s)
+{
+	struct buf	 keys = BUF_INIT;
+	size_t		*off, *len, *slot, nslots, i, j, kept = 0, mask;
+	uint64_t	 h;
+
+	if (n < 2)
+		return (n);
+	for (nslots = 16; nslots < 2 * n; nslots *= 2)
+		/* nothing */;
+	mask = nslots - 1;
+	slot = xcalloc(nslots, sizeof *slot);	/* survivor index + 1, or 0 */
+	off = xreallocarray(NULL, n, sizeof *off);
+	len = xreallocarray(NULL, n, sizeof *len);
+	for (i = 0; i < n; i++) {
+		off[kept] = keys.len;
+		if (drain_key(recs[i], s, &keys) != 0) {
+			/* No key: keep it as is, MySQL will say what is wrong. */
+			keys.len = off[kept];
+			len[kept] = 0;
+			recs[kept++] = recs[i];
+			continue;
+		}
+		len[kept] = keys.len - off[kept];
+		h = drain_hash(keys.data + off[kept], len[kept]);
+		for (j = (size_t)h & mask; slot[j] != 0; j = (j + 1) & mask) {
+			if (len[slot[j] - 1] == len[kept] &&
+			    memcmp(keys.data + off[slot[j] - 1], keys.data +
+			    off[kept], len[kept]) == 0)
+				break;
+		}
+		if (slot[j] == 0) {
+			slot[j] = kept + 1;
+			recs[kept++] = recs[i];
+			continue;
+		}
+		/* Seen: the later one wins unless it is older. */
+		keys.len = off[kept];
+		if (recs[i]->version >= recs[slot[j] - 1]->version)
+			recs[slot[j] - 1] = recs[i];
+	}
+	free(len);
+	free(off);
+	free(slot);
+	buf_release(&keys);
+	return (kept);
+}
+
+/* Landing ------------------------------------------------------------------- */
+
+static void
+drain_forget_schemas(struct drain *d)
+{
+	size_t	i;
+
+	for (i = 0; i < d->ntables; i++) {
+		schema_free(d->tables[i].schema);
+		d->tables[i].schema = NULL;
+	}
+}
+
+static void
+drain_disconnect(struct drain *d)
+{
+	db_free(d->db);
+	d->db = NULL;
+	db_free(d->db2);
+	d->db2 = NULL;
+	drain_forget_schemas(d);
+}
+
+static struct drain_table *
+drain_table(struct drain *d, const char *name)
+{
+	struct drain_table	*t;
+	size_t			 i;
+
+	for (i = 0; i < d->ntables; i++) {
+		if (strcmp(d->tables[i].name, name) == 0)
+			return (&d->tables[i]);
+	}
+	d->tables = xreallocarray(d->tables, d->ntables + 1, sizeof *d->tables);
+	t = &d->tables[d->ntables++];
+	memset(t, 0, sizeof *t);
+	t->name = xstrdup(name);
+	return (t);
+}
+
+static int
+drain_no_table(struct drain *d, const char *table, char **err)
+{
+	if (d->addr.database != NULL)
+		return (err_set(err, "table '%s.%s' does not exist; run 'wtc "
+		    "init'", d->addr.database, table));
+	return (err_set(err, "table '%s' does not exist; run 'wtc init'",
+	    table));
+}
+
+/* Connect if needed and load the table's schema: 0, or -1 (transient). */
+static int
+drain_prepare(struct drain *d, struct drain_table *t, char **err)
+{
+	if (d->db != NULL && now_ms() - d->db_used_ms > DRAIN_DB_IDLE_MS)
+		drain_disconnect(d);
+	if (d->db == NULL && (d->db = db_connect(&d->addr,
+	    d->o.mysql_timeout_s, err)) == NULL)
+		return (-1);
+	d->db_used_ms = now_ms();
+	if (t->schema != NULL)
+		return (0);
+	if (db_load_schema(d->db, t->name, &t->schema, err) != 0)
+		return (-1);
+	if (t->schema == NULL)
+		return (drain_no_table(d, t->name, err));
+	return (0);
+}
+
+/*
+ * Upsert recs; when MySQL rejects the data, split in halves until each
+ * culprit is alone and dead-letter it.  Returns 0, or -1 with *err for a
+ * transient failure (the caller rewinds the whole batch).
+ */
+static int
+drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
+    size_t n, char **err)
+{
+	char		*e = NULL;
+	unsigned	 no;
+	size_t		 half;
+	int		 transient;
+
+	if (n == 0)
+		return (0);
+	if (db_upsert(d->db, t->schema, recs, n, &transient, &e) == 0)
+		return (0);
+	if (transient) {
+		*err = e;
+		return (-1);
+	}
+	no = db_last_errno(d->db);
+	if (no == DB_ER_NO_SUCH_TABLE || no == DRAIN_ER_BAD_FIELD) {
+		/* The table changed under us: reload its schema and retry. */
+		schema_free(t->schema);
+		t->schema = NULL;
+		if (no == DB_ER_NO_SUCH_TABLE) {
+			free(e);
+			return (drain_no_table(d, t->name, err));
+		}
+		*err = e;
+		return (-1);
+	}
+	if (n == 1) {
+		drain_dead_rec(d, recs[0], e);
+		free(e);
+		return (0);
+	}
+	free(e);
+	half = n / 2;
+	if (drain_upsert(d, t, recs, half, err) != 0)
+		return (-1);
+	return (drain_upsert(d, t, recs + half, n - half, err));
+}
+
+/* One half of a split part, upserted on the second connection by a thread. */
+struct drain_half {
+	struct db		*db;
+	const struct schema	*schema;
+	struct record		**recs;
+	size_t			 n;
+	int			 rc;
+	int			 transient;
+	char			*err;
+};
+
+static void *
+drain_half_run(void *arg)
+{
+	struct drain_half	*h = arg;
+
+	h->rc = db_upsert(h->db, h->schema, h->recs, h->n, &h->transient,
+	    &h->err);
+	return (NULL);
+}
+
+/*
+ * Upsert a big part as two halves at once, one per connection: MySQL
+ * then works on two cores.  The keys are distinct after dedupe, so the
+ * halves do not wait on each other.  A half that MySQL rejects is bisected
+ * afterwards, on the main connection.  0, or -1 (transient).
+ */
+static int
+drain_upsert_split(struct drain *d, struct drain_table *t, char **err)
+{
+	struct drain_half	 h;
+	pthread_t		 th;
+	size_t			 half = t->n / 2;
+	char			*e = NULL;
+	int			 rc, transient;
+
+	if (d->db2 == NULL && (d->db2 = db_connect(&d->addr,
+	    d->o.mysql_timeout_s, &e)) == NULL) {
+		/* One connection is enough to make progress. */
+		free(e);
+		return (drain_upsert(d, t, t->recs, t->n, err));
+	}
+	memset(&h, 0, sizeof h);
+	h.db = d->db2;
+	h.schema = t->schema;
+	h.recs = t->recs + half;
+	h.n = t->n - half;
+	if (pthread_create(&th, NULL, drain_half_run, &h) != 0)
+		return (drain_upsert(d, t, t->recs, t->n, err));
+	rc = db_upsert(d->db, t->schema, t->recs, half, &transient, &e);
+	pthread_join(th, NULL);
+
+	if ((rc != 0 && transient) || (h.rc != 0 && h.transient)) {
+		if (rc != 0 && transient) {
+			*err = e;
+			free(h.err);
+		} else {
+			*err = h.err;
+			free(e);
+		}
+		return (-1);
+	}
+	free(e);
+	free(h.err);
+	if (rc != 0 && drain_upsert(d, t, t->recs, half, err) != 0)
+		return (-1);
+	if (h.rc != 0 && drain_upsert(d, t, h.recs, h.n, err) != 0)
+		return (-1);
+	return (0);
+}
+
+/* Land one table's part of the batch: 0, or -1 (transient). */
+static int
+drain_land_table(struct drain *d, struct drain_table *t, char **err)
+{
+	struct record	*rec;
+	char		*why;
+	size_t		 i, j, kept = 0;
+
+	if (drain_prepare(d, t, err) != 0)
+		return (-1);
+	for (i = 0; i < t->n; i++) {
+		rec = t->recs[i];
+		record_bind(rec, t->schema);
+		for (j = 0; j < rec->nfields; j++) {
+			if (rec->fields[j].col < 0)
+				break;
+		}
+		if (j < rec->nfields) {
+			why = xasprintf("column '%s' is not in table '%s'",
+			    rec->fields[j].name, t->name);
+			drain_dead_rec(d, rec, why);
+			free(why);
+			continue;
+		}
+		t->recs[kept++] = rec;
+	}
+	t->n = drain_dedupe(t->recs, kept, t->schema);
+	if (t->n >= DRAIN_SPLIT_MIN)
+		return (drain_upsert_split(d, t, err));
+	return (drain_upsert(d, t, t->recs, t->n, err));
+}
+
+/* Land the batch and move the checkpoint past it: 0, or -1 (transient). */
+static int
+drain_land(struct drain *d, char **err)
+{
+	struct drain_table	*t = NULL;
+	struct record		*rec;
+	size_t			 i;
+
+	for (i = 0; i < d->ntables; i++)
+		d->tables[i].n = 0;
+	for (i = 0; i < d->nbatch; i++) {
+		rec = d->batch[i];
+		if (t == NULL || strcmp(t->name, rec->table) != 0)
+			t = drain_table(d, rec->table);
+		if (t->n == t->cap) {
+			t->cap = t->cap == 0 ? 64 : t->cap * 2;
+			t->recs = xreallocarray(t->recs, t->cap, sizeof *t->recs);
+		}
+		t->recs[t->n++] = rec;
+	}
+	for (i = 0; i < d->ntables; i++) {
+		if (d->tables[i].n > 0 &&
+		    drain_land_table(d, &d->tables[i], err) != 0)
+			return (-1);
+	}
+	if (drain_dead_flush(d, err) != 0)
+		return (-1);
+	return (spool_commit(d->rd, &d->pos, err));
+}
+
+/* Forget the batch in memory (landed, or to be read again). */
+static void
+drain_drop_batch(struct drain *d)
+{
+	size_t	i;
+
+	for (i = 0; i < d->nbatch; i++)
+		record_free(d->batch[i]);
+	d->nbatch = 0;
+	d->havepos = 0;
+	d->dead = d->dead_raw = 0;
+	buf_reset(&d->dl);
+}
+
+static void
+drain_landed(struct drain *d)
+{
+	struct drain_stats	*st = d->st;
+
+	st->landed += d->nbatch - (d->dead - d->dead_raw);
+	st->dead += d->dead;
+	st->batches++;
+	if (d->fail_msg != NULL) {
+		drain_log(d, "landing again after %" PRIu64 " failed attempt%s",
+		    d->fail_count, d->fail_count == 1 ? "" : "s");
+		free(d->fail_msg);
+		d->fail_msg = NULL;
+		st->last_error[0] = '\0';
+	}
+	d->fail_count = 0;
+	d->fail_since = 0;
+	d->attempt = 0;
+	d->oldest_ver = 0;
+	drain_drop_batch(d);
+}
+
+/*
+ * A transient failure (msg, owned): read the batch again later, from a
+ * fresh connection.  Logs each distinct message once, then a count now
+ * and then.  Returns 1 when it is time to give up (once with retry_for).
+ */
+static int
+drain_failed(struct drain *d, char *msg)
+{
+	struct drain_stats	*st = d->st;
+	uint64_t		 now = now_ms(), left;
+	unsigned		 ms;
+
+	spool_rewind(d->rd);
+	drain_drop_batch(d);
+	drain_disconnect(d);
+	st->retries++;
+	snprintf(st->last_error, sizeof st->last_error, "%s", msg);
+	if (d->fail_since == 0)
+		d->fail_since = now;
+	d->fail_count++;
+	if (d->fail_msg == NULL || strcmp(d->fail_msg, msg) != 0) {
+		drain_log(d, "%s; will retry", msg);
+		free(d->fail_msg);
+		d->fail_msg = msg;
+	} else {
+		if (d->fail_count % 10 == 0 && (d->fail_count <= 100 ||
+		    d->fail_count % 100 == 0))
+			drain_log(d, "still failing after %" PRIu64 " attempts: "
+			    "%s", d->fail_count, msg);
+		free(msg);
+	}
+	d->state = "retrying";
+	drain_state(d, 0);
+
+	ms = drain_backoff_ms(d->attempt, drain_random(d));
+	if (d->attempt < 32)
+		d->attempt++;
+	if (d->o.once && d->o.retry_for_ms > 0) {
+		if (now - d->fail_since >= d->o.retry_for_ms) {
+			drain_log(d, "giving up after %" PRIu64 " failed "
+			    "attempt%s", d->fail_count, d->fail_count == 1 ?
+			    "" : "s");
+			d->gave_up = 1;
+			return (1);
+		}
+		left = d->o.retry_for_ms - (now - d->fail_since);
+		if (ms > left)
+			ms = (unsigned)left;
+	}
+	drain_sleep(d, ms);
+	return (0);
+}
+
+/* Reading ------------------------------------------------------------------- */
+
+static void
+drain_frame(struct drain *d, const void *p, size_t len)
+{
+	struct record	*rec;
+	char		*err = NULL;
+
+	if (record_decode(p, len, &rec, &err) != 0) {
+		drain_dead_raw(d, p, len, err);
+		free(err);
+		return;
+	}
+	if (rec->version != 0 && (d->oldest_ver == 0 ||
+	    rec->version < d->oldest_ver))
+		d->oldest_ver = rec->version;
+	d->batch[d->nbatch++] = rec;
+}
+
+/*
+ * Read a batch: up to batch_max records, or what came within batch_ms of
+ * the first.  Returns 1 with a batch, 0 when there was nothing to read,
+ * -1 with *err.
+ */
+static int
+drain_fill(struct drain *d, char **err)
+{
+	const void		*p;
+	struct spool_pos	 pos;
+	uint64_t		 start = 0, waited;
+	size_t			 len;
+	int			 r;
+
+	while (d->nbatch < d->o.batch_max) {
+		if ((r = spool_read(d->rd, &p, &len, &pos, err)) == -1)
+			return (-1);
+		if (r == 1) {
+			if (!d->havepos)
+				start = now_ms();
+			d->pos = pos;
+			d->havepos = 1;
+			drain_frame(d, p, len);
+			continue;
+		}
+		if (!d->havepos)
+			return (0);
+		if (d->o.once || *d->stop)
+			break;
+		if ((waited = now_ms() - start) >= d->o.batch_ms)
+			break;
+		drain_nap(d->o.batch_ms - waited > DRAIN_POLL_MS ? DRAIN_POLL_MS :
+		    (unsigned)(d->o.batch_ms - waited));
+	}
+	return (1);
+}
+
+/* Idle exit ----------------------------------------------------------------- */
+
+/* Whether a writer holds any segment open (its exclusive flock). */
+static int
+drain_live_writer(const char *dir)
+{
+	struct dirent	*de;
+	DIR		*dp;
+	size_t		 n;
+	int		 fd, live = 0;
+
+	if ((dp = opendir(dir)) == NULL)
+		return (0);
+	while (!live && (de = readdir(dp)) != NULL) {
+		n = strlen(de->d_name);
+		if (n < 9 || strncmp(de->d_name, "seg-", 4) != 0 ||
+		    strcmp(de->d_name + n - 4, ".wtc") != 0)
+			continue;
+		if ((fd = openat(dirfd(dp), de->d_name, O_RDONLY | O_CLOEXEC)) ==
+		    -1)
+			continue;
+		/* Closing fd drops our shared lock, if we got it. */
+		if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+			live = 1;
+		close(fd);
+	}
+	closedir(dp);
+	return (live);
+}
+
+/*
+ * Nothing to do for idle_exit_ms: leave if the spool is empty and nobody
+ * writes.  To strand nothing, release the lock and look again: records
+ * that arrived meanwhile are ours if we can take the lock back, else the
+ * new drainer's.  Returns 1 to leave, 0 to carry on.
+ */
+static int
+drain_idle_exit(struct drain *d)
+{
+	struct spool_stats	 ss;
+	struct spool_reader	*rd;
+	char			*err = NULL;
+	int			 r;
+
+	if (spool_stat(d->dir, &ss, &err) != 0) {
+		drain_log(d, "%s", err);
+		free(err);
+		return (0);
+	}
+	if (ss.records > 0 || drain_live_writer(d->dir))
+		return (0);
+
+	d->state = "stopped";
+	drain_state(d, 1);
+	drain_remove_pid(d);
+	close(d->lockfd);
+	d->lockfd = -1;
+	/* Whoever takes the lock may rewrite the dead-letter file: reopen it later. */
+	if (d->dlfd != -1) {
+		close(d->dlfd);
+		d->dlfd = -1;
+	}
+
+	if (spool_stat(d->dir, &ss, &err) != 0) {
+		drain_log(d, "%s", err);
+		free(err);
+		return (1);
+	}
+	if (ss.records == 0)
+		return (1);
+	if ((r = spool_lock_drainer(d->dir, &d->lockfd, &err)) != 1) {
+		if (r == -1) {
+			drain_log(d, "%s", err);
+			free(err);
+		}
+		return (1);
+	}
+	/* Another drainer may have moved the checkpoint: read it again. */
+	if ((rd = spool_reader_open(d->dir, drain_warn, d, &err)) == NULL) {
+		drain_log(d, "%s", err);
+		free(err);
+		close(d->lockfd);
+		d->lockfd = -1;
+		return (1);
+	}
+	spool_reader_free(d->rd);
+	d->rd = rd;
+	drain_write_pid(d);
+	d->state = "idle";
+	return (0);
+}
+
+/* The loop ------------------------------------------------------------------ */
+
+static void
+drain_loop(struct drain *d)
+{
+	uint64_t	 last_read = now_ms(), last_check = 0, now;
+	unsigned	 idle_ms = 1;
+	char		*err = NULL;
+	int		 r;
+
+	while (!*d->stop) {
+		if ((r = drain_fill(d, &err)) == -1) {
+			if (drain_failed(d, err))
+				break;
+			err = NULL;
+			continue;
+		}
+		if (r == 0) {
+			if (d->o.once)
+				break;
+			d->oldest_ver = 0;
+			d->state = "idle";
+			drain_state(d, 0);
+			now = now_ms();
+			if (d->o.idle_exit_ms > 0 &&
+			    now - last_read >= d->o.idle_exit_ms &&
+			    now - last_check >= DRAIN_IDLE_CHECK_MS) {
+				last_check = now;
+				if (drain_idle_exit(d))
+					break;
+			}
+			drain_nap(idle_ms);
+			if ((idle_ms *= 2) > DRAIN_IDLE_MAX_MS)
+				idle_ms = DRAIN_IDLE_MAX_MS;
+			continue;
+		}
+		idle_ms = 1;
+		last_read = now_ms();
+		if (d->fail_msg == NULL)
+			d->state = "draining";
+		drain_state(d, 0);
+		if (drain_land(d, &err) == 0) {
+			d->state = "draining";
+			drain_landed(d);
+			continue;
+		}
+		if (drain_failed(d, err))
+			break;
+		err = NULL;
+	}
+}
+
+int
+drain_run(const struct config *cfg, const struct drain_opts *opts,
+    volatile sig_atomic_t *stop, struct drain_stats *st, char **err)
+{
+	struct drain		 d;
+	struct spool_stats	 ss;
+	char			*e = NULL;
+	size_t			 i;
+	int			 r, rc = -1;
+
+	memset(st, 0, sizeof *st);
+	memset(&d, 0, sizeof d);
+	d.o = *opts;
+	if (d.o.batch_max == 0)
+		d.o.batch_max = DRAIN_BATCH_MAX;
+	if (d.o.batch_ms == 0)
+		d.o.batch_ms = DRAIN_BATCH_MS;
+	if (d.o.mysql_timeout_s <= 0)
+		d.o.mysql_timeout_s = DRAIN_TIMEOUT_S;
+	d.stop = stop;
+	d.st = st;
+	d.dir = cfg->spool_dir;
+	d.lockfd = -1;
+	d.dlfd = -1;
+	d.state = "draining";
+	d.started = now_us_real() / 1000000;
+	d.rate_ms = now_ms();
+	d.rng = (uint32_t)(now_us_real() ^ ((uint64_t)getpid() << 16)) | 1;
+	buf_init(&d.dl);
+	buf_init(&d.tmp);
+
+	if (d.dir == NULL || *d.dir == '\0')
+		return (err_set(err, "no spool directory configured"));
+	if (config_mysql_addr(cfg, &d.addr, err) != 0)
+		return (-1);
+	if ((r = spool_lock_drainer(d.dir, &d.lockfd, err)) != 1) {
+		config_mysql_addr_release(&d.addr);
+		return (r == 0 ? 1 : -1);
+	}
+	drain_write_pid(&d);
+	if ((d.rd = spool_reader_open(d.dir, drain_warn, &d, err)) == NULL)
+		goto out;
+	d.batch = xreallocarray(NULL, d.o.batch_max, sizeof *d.batch);
+	drain_state(&d, 1);
+
+	drain_loop(&d);
+
+	drain_drop_batch(&d);
+	if (d.o.idle_exit_ms == 0 || d.lockfd != -1 || d.gave_up) {
+		if (spool_stat(d.dir, &ss, &e) != 0) {
+			drain_log(&d, "%s", e);
+			free(e);
+		} else
+			st->left = ss.records;
+	}
+	rc = 0;
+out:
+	if (d.lockfd != -1) {
+		d.state = "stopped";
+		drain_state(&d, 1);
+		drain_remove_pid(&d);
+		close(d.lockfd);
+	}
+	drain_disconnect(&d);
+	for (i = 0; i < d.ntables; i++) {
+		free(d.tables[i].name);
+		free(d.tables[i].recs);
+	}
+	free(d.tables);
+	free(d.batch);
+	spool_reader_free(d.rd);
+	if (d.dlfd != -1)
+		close(d.dlfd);
+	free(d.fail_msg);
+	buf_release(&d.dl);
+	buf_release(&d.tmp);
+	config_mysql_addr_release(&d.addr);
+	return (rc);
+}
+
+/* Spawning ------------------------------------------------------------------ */
+
+/* Close every descriptor above 2 (an inherited segment fd would hold its writer's flock). */
+static void
+drain_close_fds(void)
+{
+	struct dirent	*de;
+	DIR		*dp;
+	long		 fd, max;
+	int		 self;
+	char		*end;
+
+	if ((dp = opendir("/proc/self/fd")) != NULL) {
+		self = dirfd(dp);
+		while ((de = readdir(dp)) != NULL) {
+			fd = strtol(de->d_name, &end, 10);
+			if (*end == '\0' && end != de->d_name && fd > 2 &&
+			    fd != self)
+				close((int)fd);
+		}
+		closedir(dp);
+		return;
+	}
+	if ((max = sysconf(_SC_OPEN_MAX)) < 0 || max > 65536)
+		max = 65536;
+	for (fd = 3; fd < max; fd++)
+		close((int)fd);
+}
+
+static void
+drain_setenv(const char *name, const char *value)
+{
+	if (value != NULL)
+		setenv(name, value, 1);
+}
+
+/* In the grandchild: become "wtc drain --background"; never returns. */
+static void
+drain_child(const struct config *cfg)
+{
+	static char	 arg0[] = "wtc", arg1[] = "drain",
+			 arg2[] = "--background", arg3[] = "--idle-exit",
+			 arg4[] = "2";
+	char		*argv[] = { arg0, arg1, arg2, arg3, arg4, NULL };
+	char		*spool, *conf = NULL, *log;
+	sigset_t	 none;
+	int		 fd;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+
+	/* We leave the working directory: relative paths must not change meaning. */
+	if (mkdir_p(cfg->spool_dir, 0700) != 0 ||
+	    (spool = realpath(cfg->spool_dir, NULL)) == NULL)
+		_exit(73);
+	if (cfg->config_file != NULL &&
+	    (conf = realpath(cfg->config_file, NULL)) == NULL)
+		conf = xstrdup(cfg->config_file);
+	drain_setenv("WTC_REDIS_URL", cfg->redis_url);
+	drain_setenv("WTC_MYSQL_URL", cfg->mysql_url);
+	drain_setenv("WTC_SPOOL", spool);
+	drain_setenv("WTC_TABLE", cfg->table);
+	drain_setenv("WTC_PREFIX", cfg->prefix);
+	drain_setenv("WTC_CONFIG", conf);
+	drain_setenv("WTC_MYSQL_OPTION_FILE", cfg->mysql_option_file);
+
+	log = xasprintf("%s/%s", spool, DRAIN_LOG_FILE);
+	if ((fd = open("/dev/null", O_RDWR)) == -1 || dup2(fd, 0) == -1)
+		_exit(127);
+	if (fd > 2)
+		close(fd);
+	if ((fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0600)) == -1 ||
+	    dup2(fd, 1) == -1 || dup2(fd, 2) == -1)
+		_exit(127);
+	if (fd > 2)
+		close(fd);
+	drain_close_fds();
+	if (chdir("/") != 0)
+		_exit(127);
+	execv("/proc/self/exe", argv);
+	_exit(127);
+}
+
+int
+drain_spawn(const struct config *cfg, char **err)
+{
+	pid_t	pid, w;
+	int	status, fd, r;
+
+	if (cfg->spool_dir == NULL || *cfg->spool_dir == '\0')
+		return (err_set(err, "no spool directory configured"));
+	/* A quick look; the drainer itself takes the lock for real. */
+	if ((r = spool_lock_drainer(cfg->spool_dir, &fd, err)) != 1)
+		return (r);
+	close(fd);
+
+	if ((pid = fork()) == -1)
+		return (err_set(err, "cannot start the drainer: %s",
+		    strerror(errno)));
+	if (pid == 0) {
+		if (setsid() == -1)
+			_exit(1);
+		if ((pid = fork()) != 0)
+			_exit(pid == -1 ? 1 : 0);
+		drain_child(cfg);
+	}
+	while ((w = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
+		/* nothing */;
+	if (w == -1) {
+		if (errno == ECHILD)	/* SIGCHLD ignored: reaped for us */
+			return (1);
+		return (err_set(err, "cannot start the drainer: %s",
+		    strerror(errno)));
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return (err_set(err, "cannot start the drainer: fork failed"));
+	return (1);
+}

@@ -1,0 +1,438 @@
+/*
+ * The write path: schema loading (and its cache in the spool directory),
+ * id allocation, version stamping, spool append + group commit, Redis.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "db.h"
+#include "ingest.h"
+#include "spool.h"
+#include "util.h"
+
+#define INGEST_CACHE_MAGIC "wtc-schema-cache 1\n"
+
+struct ingest {
+	char			*dir;
+	char			*table;
+	char			*prefix;
+	struct redis_addr	 raddr;
+	struct ingest_opts	 opts;
+
+	struct schema		*schema;
+	int			 schema_cached;
+	struct spool_writer	*spool;
+
+	pthread_mutex_t		 lock;		/* guards everything below */
+	struct cache		**pool;		/* idle Redis connections */
+	size_t			 npool;
+	uint64_t		 id_next;	/* reserved ids [id_next, id_end) */
+	uint64_t		 id_end;
+	uint64_t		 id_floor;	/* MySQL's max id when we started */
+	uint64_t		 version_last;
+	unsigned		 version_tag;
+};
+
+uint64_t
+ingest_version_next(uint64_t now_us, uint64_t last, unsigned tag)
+{
+	uint64_t	v;
+
+	v = (now_us << 12) | (tag & 0xfff);
+	return (v > last ? v : last + 1);
+}
+
+char *
+ingest_schema_cache_path(const char *dir, const char *table)
+{
+	struct buf	 b = BUF_INIT;
+	const char	*p;
+
+	buf_printf(&b, "%s/schema-", dir);
+	/* Table names may hold any character: keep the file name tame. */
+	for (p = table; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
+			buf_addc(&b, *p);
+		else
+			buf_printf(&b, "%%%02x", (unsigned char)*p);
+	}
+	buf_adds(&b, ".cache");
+	return (buf_detach(&b, NULL));
+}
+
+/* Write the schema and the id floor to the cache file, atomically. */
+static int
+ingest_cache_save(const struct ingest *ing, char **err)
+{
+	struct buf	 b = BUF_INIT;
+	char		*path, *tmp;
+	int		 fd = -1, rc = -1;
+
+	path = ingest_schema_cache_path(ing->dir, ing->table);
+	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+	buf_adds(&b, INGEST_CACHE_MAGIC);
+	buf_printf(&b, "floor %llu\n", (unsigned long long)ing->id_floor);
+	schema_to_text(ing->schema, &b);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1 ||
+	    write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
+		err_set(err, "cannot write schema cache '%s': %s", tmp,
+		    strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) != 0) {
+		err_set(err, "cannot rename '%s' to '%s': %s", tmp, path,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	if (rc != 0)
+		unlink(tmp);
+	free(tmp);
+	free(path);
+	buf_release(&b);
+	return (rc);
+}
+
+/* Read the schema cache; 0, or -1 with *err (ENOENT: errno set). */
+static int
+ingest_cache_load(struct ingest *ing, char **err)
+{
+	struct buf		 b = BUF_INIT;
+	char			*path, chunk[8192], *p, *e;
+	ssize_t			 n;
+	int			 fd, rc = -1;
+	unsigned long long	 floor;
+
+	path = ingest_schema_cache_path(ing->dir, ing->table);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		err_set(err, "cannot open schema cache '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			err_set(err, "cannot read schema cache '%s': %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		buf_add(&b, chunk, (size_t)n);
+	}
+	p = b.data;
+	if (b.len < strlen(INGEST_CACHE_MAGIC) ||
+	    strncmp(p, INGEST_CACHE_MAGIC, strlen(INGEST_CACHE_MAGIC)) != 0) {
+		err_set(err, "schema cache '%s' is not in a known format", path);
+		goto out;
+	}
+	p += strlen(INGEST_CACHE_MAGIC);
+	if (sscanf(p, "floor %llu", &floor) != 1 ||
+	    (e = strchr(p, '\n')) == NULL) {
+		err_set(err, "schema cache '%s' is damaged", path);
+		goto out;
+	}
+	e++;
+	if ((ing->schema = schema_from_text(e, b.len - (size_t)(e - b.data),
+	    err)) == NULL)
+		goto out;
+	ing->id_floor = floor;
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	free(path);
+	buf_release(&b);
+	return (rc);
+}
+
+/*
+ * The schema, from MySQL when it answers (refreshing the cache), else from
+ * the cache.  A table MySQL says does not exist is an error even if a cache
+ * exists: the cache is only for outages.
+ */
+static int
+ingest_load_schema(struct ingest *ing, const struct config *cfg,
+    enum ingest_fail *fail, char **err)
+{
+	struct mysql_addr	 maddr;
+	struct db		*db = NULL;
+	char			*dberr = NULL, *cerr = NULL;
+	uint64_t		 maxid = 0;
+	int			 rc = -1;
+
+	if (config_mysql_addr(cfg, &maddr, err) != 0) {
+		*fail = INGEST_FAIL_CONFIG;
+		return (-1);
+	}
+	if ((db = db_connect(&maddr, ing->opts.mysql_timeout_s, &dberr)) != NULL &&
+	    db_load_schema(db, ing->table, &ing->schema, &dberr) == 0) {
+		if (ing->schema == NULL) {
+			*fail = INGEST_FAIL_SCHEMA;
+			err_set(err, "table '%s' does not exist in database '%s' "
+			    "(run 'wtc init' to create it)", ing->table,
+			    maddr.database != NULL ? maddr.database : "?");
+			goto out;
+		}
+		if (ing->schema->id_col >= 0 &&
+		    db_max_id(db, ing->schema, &maxid, &dberr) != 0)
+			goto fallback;
+		ing->id_floor = maxid;
+		if (ingest_cache_save(ing, &cerr) != 0) {
+			*fail = INGEST_FAIL_SPOOL;
+			err_set(err, "%s", cerr);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+fallback:
+	schema_free(ing->schema);
+	ing->schema = NULL;
+	if (ingest_cache_load(ing, &cerr) != 0) {
+		*fail = INGEST_FAIL_SCHEMA;
+		err_set(err, "cannot read the schema of table '%s': %s; and no "
+		    "usable cached copy (%s)", ing->table, dberr, cerr);
+		goto out;
+	}
+	ing->schema_cached = 1;
+	rc = 0;
+out:
+	if (rc == 0 && ing->schema->version_col < 0) {
+		*fail = INGEST_FAIL_SCHEMA;
+		err_set(err, "table '%s' has no column '%s' for wtc's versions "
+		    "(run 'wtc init' to add it)", ing->table,
+		    SCHEMA_VERSION_COLUMN);
+		rc = -1;
+	}
+	free(dberr);
+	free(cerr);
+	db_free(db);
+	config_mysql_addr_release(&maddr);
+	return (rc);
+}
+
+struct ingest *
+ingest_open(const struct config *cfg, const struct ingest_opts *opts,
+    enum ingest_fail *fail, char **err)
+{
+	struct ingest	*ing;
+	struct cache	*c;
+
+	*fail = INGEST_OK;
+	ing = xcalloc(1, sizeof *ing);
+	pthread_mutex_init(&ing->lock, NULL);
+	ing->dir = xstrdup(cfg->spool_dir);
+	ing->table = xstrdup(cfg->table);
+	ing->prefix = xstrdup(cfg->prefix != NULL ? cfg->prefix : "");
+	ing->version_tag = (unsigned)getpid();
+	if (opts != NULL)
+		ing->opts = *opts;
+	if (ing->opts.redis_timeout_ms <= 0)
+		ing->opts.redis_timeout_ms = 5000;
+	if (ing->opts.mysql_timeout_s <= 0)
+		ing->opts.mysql_timeout_s = 3;
+	if (ing->opts.id_block == 0)
+		ing->opts.id_block = 1000;
+	if (ing->opts.pool_size <= 0)
+		ing->opts.pool_size = 1;
+	ing->pool = xcalloc((size_t)ing->opts.pool_size, sizeof *ing->pool);
+
+	if (mkdir_p(ing->dir, 0700) != 0) {
+		*fail = INGEST_FAIL_SPOOL;
+		err_set(err, "cannot create spool directory '%s': %s", ing->dir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (config_redis_addr(cfg, &ing->raddr, err) != 0) {
+		*fail = INGEST_FAIL_CONFIG;
+		goto fail;
+	}
+	if ((c = cache_connect(&ing->raddr, ing->opts.redis_timeout_ms,
+	    err)) == NULL) {
+		*fail = INGEST_FAIL_REDIS;
+		goto fail;
+	}
+	ing->pool[ing->npool++] = c;
+	if (ingest_load_schema(ing, cfg, fail, err) != 0)
+		goto fail;
+	if ((ing->spool = spool_writer_open(ing->dir, err)) == NULL) {
+		*fail = INGEST_FAIL_SPOOL;
+		goto fail;
+	}
+	return (ing);
+fail:
+	ingest_close(ing, NULL);
+	return (NULL);
+}
+
+int
+ingest_close(struct ingest *ing, char **err)
+{
+	size_t	i;
+	int	rc = 0;
+
+	if (ing == NULL)
+		return (0);
+	if (ing->spool != NULL)
+		rc = spool_writer_close(ing->spool, err);
+	for (i = 0; i < ing->npool; i++)
+		cache_free(ing->pool[i]);
+	free(ing->pool);
+	schema_free(ing->schema);
+	config_redis_addr_release(&ing->raddr);
+	pthread_mutex_destroy(&ing->lock);
+	free(ing->dir);
+	free(ing->table);
+	free(ing->prefix);
+	free(ing);
+	return (rc);
+}
+
+const struct schema *
+ingest_schema(const struct ingest *ing)
+{
+	return (ing->schema);
+}
+
+int
+ingest_schema_cached(const struct ingest *ing)
+{
+	return (ing->schema_cached);
+}
+
+const char *
+ingest_spool_dir(const struct ingest *ing)
+{
+	return (ing->dir);
+}
+
+int
+ingest_parse(struct ingest *ing, const char *json, size_t len,
+    struct record **out, char **err)
+{
+	return (record_parse(json, len, ing->schema, out, err));
+}
+
+/* Borrow a Redis connection from the pool, connecting a new one if none is idle. */
+static struct cache *
+ingest_borrow(struct ingest *ing, char **err)
+{
+	struct cache	*c = NULL;
+
+	pthread_mutex_lock(&ing->lock);
+	if (ing->npool > 0)
+		c = ing->pool[--ing->npool];
+	pthread_mutex_unlock(&ing->lock);
+	if (c == NULL)
+		c = cache_connect(&ing->raddr, ing->opts.redis_timeout_ms, err);
+	return (c);
+}
+
+static void
+ingest_return(struct ingest *ing, struct cache *c)
+{
+	pthread_mutex_lock(&ing->lock);
+	if (ing->npool < (size_t)ing->opts.pool_size) {
+		ing->pool[ing->npool++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&ing->lock);
+	cache_free(c);
+}
+
+/* Give ids to the records that lack one, and versions to all. */
+static int
+ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
+    size_t n, char **err)
+{
+	size_t		 i, need = 0;
+	uint64_t	 first, count, now;
+	int		 rc = -1;
+
+	if (ing->schema->id_col >= 0) {
+		for (i = 0; i < n; i++) {
+			if (!record_has_id(recs[i]))
+				need++;
+		}
+	}
+	now = now_us_real();
+	pthread_mutex_lock(&ing->lock);
+	if (need > ing->id_end - ing->id_next) {
+		/* Whatever is left of the old block is dropped: ids need not be dense. */
+		count = need > ing->opts.id_block ? need : ing->opts.id_block;
+		if (cache_alloc_ids(c, ing->prefix, ing->table, count,
+		    ing->id_floor, &first, err) != 0)
+			goto out;
+		ing->id_next = first;
+		ing->id_end = first + count;
+	}
+	for (i = 0; i < n; i++) {
+		if (ing->schema->id_col >= 0 && !record_has_id(recs[i]))
+			record_set_id(recs[i], ing->id_next++);
+		ing->version_last = ingest_version_next(now, ing->version_last,
+		    ing->version_tag);
+		recs[i]->version = ing->version_last;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ing->lock);
+	return (rc);
+}
+
+int
+ingest_write(struct ingest *ing, struct record **recs, size_t n,
+    enum ingest_fail *fail, char **err)
+{
+	struct cache	*c;
+	struct buf	 b = BUF_INIT;
+	uint64_t	 seq = 0;
+	size_t		 i;
+	int		 rc = -1;
+
+	*fail = INGEST_OK;
+	if (n == 0)
+		return (0);
+	if ((c = ingest_borrow(ing, err)) == NULL) {
+		*fail = INGEST_FAIL_REDIS;
+		return (-1);
+	}
+	if (ingest_stamp(ing, c, recs, n, err) != 0) {
+		*fail = INGEST_FAIL_REDIS;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		buf_reset(&b);
+		record_encode(recs[i], &b);
+		if (spool_append(ing->spool, b.data, b.len, &seq, err) != 0) {
+			*fail = INGEST_FAIL_SPOOL;
+			goto out;
+		}
+	}
+	if (spool_sync(ing->spool, seq, err) != 0) {
+		*fail = INGEST_FAIL_SPOOL;
+		goto out;
+	}
+	if (cache_put(c, ing->schema, ing->prefix, recs, n, err) != 0) {
+		*fail = INGEST_FAIL_REDIS;
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_release(&b);
+	if (rc == 0 || *fail != INGEST_FAIL_REDIS)
+		ingest_return(ing, c);
+	else
+		cache_free(c);	/* its state is unknown after an error */
+	return (rc);
+}

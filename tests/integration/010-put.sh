@@ -1,0 +1,106 @@
+# wtc put end to end: records from arguments, files and stdin land in Redis
+# at once and, after the drain, in MySQL; bad records are named by file and
+# line; --on-error=abort writes nothing.
+. "$TOP_SRCDIR/tests/lib.sh"
+start_servers
+
+expect_status 0 "$WTC" init
+expect_grep "created table 'wtc.users'" "$T/err"
+expect_status 0 "$WTC" init
+expect_grep "nothing to do" "$T/err"
+
+# One record from an argument: the original service's record.
+expect_status 0 "$WTC" put --no-drain '{"name": "John Doe", "age": 30, "occupation": "Engineer"}'
+expect_grep "1 accepted, 0 rejected" "$T/err"
+assert_eq "$(rcli HGET users:1 name)" "John Doe" "redis name"
+assert_eq "$(rcli HGET users:1 age)" "30" "redis age"
+v1=$(rcli HGET users:1 _wtc_version)
+[ -n "$v1" ] || fail "no version in redis"
+
+# Not in MySQL until drained.
+assert_eq "$(sql 'SELECT COUNT(*) FROM users')" "0" "rows before drain"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name, age, occupation, _wtc_version FROM users WHERE id = 1')" \
+    "$(printf 'John Doe\t30\tEngineer\t%s' "$v1")" "row after drain"
+
+# The example file through stdin; the same file through -f with explicit ids.
+expect_status 0 "$WTC" put --no-drain <"$TOP_SRCDIR/examples/users.ndjson"
+expect_grep "3000 accepted, 0 rejected" "$T/err"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT COUNT(*) FROM users')" "3001" "rows after bulk"
+assert_eq "$(rcli --scan --pattern 'users:*' | wc -l | tr -d ' ')" "3001" "keys after bulk"
+
+# Every row equals its hash.
+sql "SELECT id, name, IFNULL(age,''), IFNULL(occupation,''), _wtc_version FROM users ORDER BY id" >"$T/mysql.tsv"
+: >"$T/redis.tsv"
+awk '{print $1}' "$T/mysql.tsv" | while read -r id; do
+	printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$(rcli HGET users:$id name)" \
+	    "$(rcli HGET users:$id age)" "$(rcli HGET users:$id occupation)" \
+	    "$(rcli HGET users:$id _wtc_version)"
+done >"$T/redis.tsv"
+cmp -s "$T/mysql.tsv" "$T/redis.tsv" || { diff "$T/mysql.tsv" "$T/redis.tsv" | head >&2; fail "redis and mysql differ"; }
+
+# An update by id replaces the record, with a newer version, in both.
+expect_status 0 "$WTC" put --no-drain '{"id": 1, "name": "John Doe", "age": 31}'
+v2=$(rcli HGET users:1 _wtc_version)
+[ "$v2" -gt "$v1" ] || fail "version did not grow: $v1 -> $v2"
+assert_eq "$(rcli HEXISTS users:1 occupation)" "0" "occupation dropped in redis"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT age, IFNULL(occupation, "NULL"), _wtc_version FROM users WHERE id = 1')" \
+    "$(printf '31\tNULL\t%s' "$v2")" "row after update"
+
+# Bad records: named by source and line, the others go in, exit 65.
+cat >"$T/mixed.ndjson" <<'EOR'
+{"name": "Good One", "age": 40}
+
+{"name": "Bad Age", "age": "40"}
+{"name": "Fraction", "age": 30.5}
+{"nam": "Typo"}
+{"name": "Truncated", "age":
+{"age": 5}
+{"name": "Good Two", "age": 41, "occupation": "Pilot"}
+EOR
+expect_status 65 "$WTC" put --no-drain -f "$T/mixed.ndjson"
+expect_grep "mixed.ndjson:3: field 'age' must be an integer, not a string" "$T/err"
+expect_grep "mixed.ndjson:4: field 'age' must be an integer" "$T/err"
+expect_grep "mixed.ndjson:5: unknown field 'nam'" "$T/err"
+expect_grep "mixed.ndjson:6: " "$T/err"
+expect_grep "mixed.ndjson:7: missing required field 'name'" "$T/err"
+expect_grep "2 accepted, 5 rejected" "$T/err"
+assert_eq "$(rcli --scan --pattern 'users:*' | wc -l | tr -d ' ')" "3003" "keys after mixed"
+
+# All or nothing.
+expect_status 65 "$WTC" put --no-drain --on-error=abort -f "$T/mixed.ndjson"
+expect_grep "nothing was written" "$T/err"
+assert_eq "$(rcli --scan --pattern 'users:*' | wc -l | tr -d ' ')" "3003" "keys after abort"
+expect_status 65 "$WTC" put --no-drain --on-error=abort <"$T/mixed.ndjson"
+expect_grep "nothing was written" "$T/err"
+sed -n '1p;8p' "$T/mixed.ndjson" | expect_status 0 "$WTC" put --no-drain --on-error=abort
+expect_status 0 "$WTC" put --no-drain --on-error=abort -f - <"$TOP_SRCDIR/examples/users.ndjson"
+
+# A JSON array argument, gzip'd input, --json summary.
+expect_status 0 "$WTC" put --no-drain --json '[{"name":"A1"},{"name":"A2","age":null}]'
+expect_grep '"accepted":2,"rejected":0' "$T/out"
+head -n 100 "$TOP_SRCDIR/examples/users.ndjson" | gzip >"$T/u.ndjson.gz"
+expect_status 0 "$WTC" put --no-drain -f "$T/u.ndjson.gz"
+expect_grep "100 accepted" "$T/err"
+
+# Missing file: 66, and nothing else harmed.
+expect_status 66 "$WTC" put --no-drain -f "$T/nonexistent.ndjson"
+expect_grep "cannot open '$T/nonexistent.ndjson'" "$T/err"
+
+# Everything drains; MySQL and Redis agree on the count.
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT COUNT(*) FROM users')" \
+    "$(rcli --scan --pattern 'users:*' | wc -l | tr -d ' ')" "final count"
+
+# Strings that look like SQL or the Redis protocol round-trip byte for byte.
+nasty='Robert'"'"'); DROP TABLE users;-- \\ "q" *3\r\n$3\r\nDEL'
+expect_status 0 "$WTC" put --no-drain "{\"id\": 90001, \"name\": \"Robert'); DROP TABLE users;-- \\\\ \\\"q\\\" *3\\r\\n\$3\\r\\nDEL\"}"
+expect_status 0 "$WTC" drain --once
+r=$(rcli --no-raw HGET users:90001 name)
+m=$(sql "SELECT HEX(name) FROM users WHERE id = 90001")
+h=$(rcli HGET users:90001 name | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
+assert_eq "${h%0A}" "$m" "nasty string bytes (redis vs mysql)"
+expect_grep "" /dev/null 2>/dev/null || true
+exit 0
