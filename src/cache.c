@@ -28,49 +28,45 @@
 #define CACHE_UNPACK	"4000"
 
 /*
- * KEYS: record keys.  ARGV per record: the field count, then field/value
- * pairs.  One TIME per call; each version is max(now, old + 1), formatted
- * with %d because Lua's default number format would print 1.7e+15.  Every
- * hash wtc writes carries the version field, so a key without one is taken
- * as absent and not deleted first: that saves a call per new key, which is
+ * KEYS: record keys.  ARGV per record: the version the caller stamped (a
+ * decimal string), the field count, then field/value pairs.  A key whose
+ * stored version is at least as new is left alone: Redis, like MySQL, keeps
+ * the highest version.  Versions exceed 2^53, so they are compared as
+ * decimal strings (length first), never as Lua numbers.  Every hash wtc
+ * writes carries the version field, so a key without one is taken as
+ * absent and not deleted first: that saves a call per new key, which is
  * most of a bulk load (a non-hash there still fails with WRONGTYPE).
+ * Returns per record 1 (written) or 0 (a newer version was there).
  */
 static const char cache_put_lua[] =
-	"local t = redis.call('TIME')\n"
-	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-	"local nows = string.format('%d', now)\n"
 	"local res = {}\n"
 	"local a = 1\n"
 	"for i = 1, #KEYS do\n"
 	"  local k = KEYS[i]\n"
-	"  local n = tonumber(ARGV[a])\n"
-	"  a = a + 1\n"
-	"  local v = now\n"
-	"  local vs = nows\n"
-	"  local old = redis.call('HGET', k, '" SCHEMA_VERSION_COLUMN "')\n"
-	"  if old then\n"
-	"    old = tonumber(old)\n"
-	"    if old and old + 1 > v then\n"
-	"      v = old + 1\n"
-	"      vs = string.format('%d', v)\n"
-	"    end\n"
-	"    redis.call('DEL', k)\n"
-	"  end\n"
+	"  local vs = ARGV[a]\n"
+	"  local n = tonumber(ARGV[a + 1])\n"
+	"  a = a + 2\n"
 	"  local last = a + 2 * n - 1\n"
-	"  if n <= " CACHE_UNPACK " then\n"
-	"    redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs, unpack(ARGV, a, last))\n"
+	"  local old = redis.call('HGET', k, '" SCHEMA_VERSION_COLUMN "')\n"
+	"  if old and (#old > #vs or (#old == #vs and old >= vs)) then\n"
+	"    res[i] = 0\n"
 	"  else\n"
-	"    redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs)\n"
-	"    local s = a\n"
-	"    while s <= last do\n"
-	"      local e = s + 2 * " CACHE_UNPACK " - 1\n"
-	"      if e > last then e = last end\n"
-	"      redis.call('HSET', k, unpack(ARGV, s, e))\n"
-	"      s = e + 1\n"
+	"    if old then redis.call('DEL', k) end\n"
+	"    if n <= " CACHE_UNPACK " then\n"
+	"      redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs, unpack(ARGV, a, last))\n"
+	"    else\n"
+	"      redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs)\n"
+	"      local s = a\n"
+	"      while s <= last do\n"
+	"        local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"        if e > last then e = last end\n"
+	"        redis.call('HSET', k, unpack(ARGV, s, e))\n"
+	"        s = e + 1\n"
+	"      end\n"
 	"    end\n"
+	"    res[i] = 1\n"
 	"  end\n"
 	"  a = last + 1\n"
-	"  res[i] = v\n"
 	"end\n"
 	"return res\n";
 
@@ -581,9 +577,11 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 			if (rec->fields[j].type != REC_NULL)
 				nf++;
 		c->noff[i] = c->nums.len;
+		len = snprintf(num, sizeof num, "%" PRIu64, rec->version);
+		buf_add(&c->nums, num, (size_t)len + 1);
 		len = snprintf(num, sizeof num, "%zu", nf);
 		buf_add(&c->nums, num, (size_t)len + 1);
-		nargs += 2 + 2 * nf;
+		nargs += 3 + 2 * nf;
 	}
 	cache_reserve(c, n, nargs);
 
@@ -598,7 +596,10 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 	for (i = 0; i < n; i++) {
 		rec = recs[i];
 		c->argv[k] = c->nums.data + c->noff[i];
-		c->argvlen[k++] = strlen(c->nums.data + c->noff[i]);
+		c->argvlen[k] = strlen(c->argv[k]);
+		c->argv[k + 1] = c->argv[k] + c->argvlen[k] + 1;
+		c->argvlen[k + 1] = strlen(c->argv[k + 1]);
+		k += 2;
 		for (j = 0; j < rec->nfields; j++) {
 			f = &rec->fields[j];
 			if (f->type == REC_NULL)
@@ -618,7 +619,7 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 	return (0);
 }
 
-/* Store the versions of a chunk's reply; -1 with *err for an error reply. */
+/* Check a chunk's reply; -1 with *err for an error reply. */
 static int
 cache_chunk_reply(struct cache *c, const struct schema *s, const char *prefix,
     struct record **recs, size_t n, redisReply *r, char **err)
@@ -636,7 +637,6 @@ cache_chunk_reply(struct cache *c, const struct schema *s, const char *prefix,
 	for (i = 0; i < n; i++) {
 		if (r->element[i]->type != REDIS_REPLY_INTEGER)
 			return (err_set(err, "redis refused write: unexpected reply"));
-		recs[i]->version = (uint64_t)r->element[i]->integer;
 	}
 	return (0);
 }

@@ -3,10 +3,10 @@
  *
  * A record lives in Redis as a hash at its key (record_key), holding its
  * fields as strings plus SCHEMA_VERSION_COLUMN.  cache_put replaces the whole
- * hash and stamps a new version atomically, in one server-side script per
- * record, all records of a call pipelined in one round trip.  The version is
- * max(previous version + 1, the Redis server's clock in µs), so it grows per
- * key and survives a flushed Redis as long as the clock does not go back.
+ * hash with the record and its version (stamped by the caller) atomically,
+ * unless Redis already holds that key at a version as new or newer: a
+ * server-side script per chunk of records, chunks pipelined.  Redis thus
+ * keeps the highest version of each key, as MySQL's upsert guard does.
  *
  * Ids: the counter "wtc:next-id:<table>" (under the prefix) hands out blocks;
  * it is raised to at least the floor given (MySQL's max id) and to any id a
@@ -43,8 +43,8 @@ int		 cache_raise_ids(struct cache *, const char *prefix, const char *table,
 		    uint64_t at_least, char **err);
 
 /*
- * Write n records (each must have its key columns set), stamping
- * recs[i]->version.  All or nothing per record; on -1 some may be written.
+ * Write n records (each must have its key columns and version set).  All
+ * or nothing per record; on -1 some may be written.
  */
 int		 cache_put(struct cache *, const struct schema *, const char *prefix,
 		    struct record **recs, size_t n, char **err);
