@@ -9,11 +9,12 @@
 
 #include "cmd.h"
 
-extern const struct cmd cmd_put, cmd_drain, cmd_init;
+extern const struct cmd cmd_put, cmd_drain, cmd_serve, cmd_init;
 
 const struct cmd *const cmd_table[] = {
 	&cmd_put,
 	&cmd_drain,
+	&cmd_serve,
 	&cmd_init,
 	NULL
 };

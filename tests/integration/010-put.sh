@@ -32,12 +32,9 @@ assert_eq "$(rcli --scan --pattern 'users:*' | wc -l | tr -d ' ')" "3001" "keys 
 
 # Every row equals its hash.
 sql "SELECT id, name, IFNULL(age,''), IFNULL(occupation,''), _wtc_version FROM users ORDER BY id" >"$T/mysql.tsv"
-: >"$T/redis.tsv"
-awk '{print $1}' "$T/mysql.tsv" | while read -r id; do
-	printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$(rcli HGET users:$id name)" \
-	    "$(rcli HGET users:$id age)" "$(rcli HGET users:$id occupation)" \
-	    "$(rcli HGET users:$id _wtc_version)"
-done >"$T/redis.tsv"
+awk '{print "HMGET users:" $1 " name age occupation _wtc_version"}' "$T/mysql.tsv" |
+    rcli | paste - - - - >"$T/redis.vals"
+awk '{print $1}' "$T/mysql.tsv" | paste - "$T/redis.vals" >"$T/redis.tsv"
 cmp -s "$T/mysql.tsv" "$T/redis.tsv" || { diff "$T/mysql.tsv" "$T/redis.tsv" | head >&2; fail "redis and mysql differ"; }
 
 # An update by id replaces the record, with a newer version, in both.
@@ -98,9 +95,7 @@ assert_eq "$(sql 'SELECT COUNT(*) FROM users')" \
 nasty='Robert'"'"'); DROP TABLE users;-- \\ "q" *3\r\n$3\r\nDEL'
 expect_status 0 "$WTC" put --no-drain "{\"id\": 90001, \"name\": \"Robert'); DROP TABLE users;-- \\\\ \\\"q\\\" *3\\r\\n\$3\\r\\nDEL\"}"
 expect_status 0 "$WTC" drain --once
-r=$(rcli --no-raw HGET users:90001 name)
 m=$(sql "SELECT HEX(name) FROM users WHERE id = 90001")
 h=$(rcli HGET users:90001 name | od -An -tx1 | tr -d ' \n' | tr a-f A-F)
 assert_eq "${h%0A}" "$m" "nasty string bytes (redis vs mysql)"
-expect_grep "" /dev/null 2>/dev/null || true
 exit 0

@@ -1,0 +1,283 @@
+# wtc serve: the HTTP front end against private redis and mariadb servers,
+# driven with curl.  Write-through (single, array, NDJSON), every error
+# status, read-through, health, metrics, concurrency, bearer tokens, a unix
+# socket, Redis going away, and a clean SIGTERM that loses nothing.
+. "$TOP_SRCDIR/tests/lib.sh"
+
+command -v curl >/dev/null || fail "curl not found"
+
+# --- usage errors need no servers -----------------------------------------
+expect_status 64 "$WTC" serve --listen nonsense:port
+expect_grep "listen address 'nonsense:port' is not ADDR:PORT" "$T/err"
+expect_status 64 "$WTC" serve --listen 127.0.0.1:70000
+expect_status 64 "$WTC" serve --threads 0
+expect_grep "invalid value '0' for --threads" "$T/err"
+expect_status 64 "$WTC" serve --bogus
+expect_grep "wtc serve: unknown option '--bogus'" "$T/err"
+expect_status 0 "$WTC" help serve
+expect_grep "usage: wtc serve" "$T/out"
+
+start_servers
+expect_status 0 "$WTC" init
+
+# A token file others can read is refused before anything starts.
+printf 's3cret-token-%s\n' $$ >"$T/token"
+chmod 644 "$T/token"
+expect_status 64 "$WTC" serve --token-file "$T/token" --listen 127.0.0.1:0
+expect_grep "is readable or writable by every user" "$T/err"
+expect_no_grep "s3cret" "$T/err"
+chmod 600 "$T/token"
+TOKEN=$(cat "$T/token")
+
+# start_serve NAME ARGS...: start wtc serve in the background, wait for its
+# "listening on" line, set URL (and keep the pid in EXTRA_PIDS and $NAME_PID).
+start_serve() {
+	_name=$1
+	shift
+	"$WTC" serve "$@" 2>"$T/$_name.err" &
+	_pid=$!
+	EXTRA_PIDS="$EXTRA_PIDS $_pid"
+	eval "${_name}_PID=$_pid"
+	wait_until 15 grep -q "listening on" "$T/$_name.err" ||
+	    { cat "$T/$_name.err" >&2; fail "wtc serve did not start"; }
+	URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/$_name.err")
+}
+
+# req METHOD PATH [CURL ARGS...]: status code on stdout; headers in $T/h, body in $T/b.
+req() {
+	_m=$1
+	_p=$2
+	shift 2
+	curl -s -X "$_m" -o "$T/b" -D "$T/h" -w '%{http_code}' "$@" "$URL$_p"
+}
+post() {
+	req POST /write-through -H "Content-Type: ${2:-application/json}" \
+	    --data-binary "$1"
+}
+
+start_serve main --listen 127.0.0.1:0 --access-log "$T/access.log" \
+    --max-body 65536 --threads 2
+case $URL in http://127.0.0.1:[0-9]*) ;; *) fail "odd url '$URL'";; esac
+PORT=${URL##*:}
+expect_grep "(spool $WTC_SPOOL, table users)" "$T/main.err"
+wait_until 10 curl -sf "$URL/healthz" || fail "/healthz does not answer"
+
+# --- the original example, verbatim but for the port --------------------
+curl -s -X POST http://localhost:$PORT/write-through -H "Content-Type: application/json" -d '{"name": "John Doe", "age": 30, "occupation": "Engineer"}' >"$T/b"
+expect_grep '"message": "Data write successful!"' "$T/b"
+ID=$(sed -n 's/.*"id": \([0-9]*\).*/\1/p' "$T/b")
+[ -n "$ID" ] || fail "no id in $(cat "$T/b")"
+assert_eq "$(rcli hget "users:$ID" name)" "John Doe" "name in redis"
+assert_eq "$(rcli hget "users:$ID" age)" "30" "age in redis"
+# The supervised drainer lands it in MySQL.
+wait_until 15 sh -c "[ \"\$(MYSQL_PWD=$DB_PASSWORD mariadb --no-defaults -S $MARIADB_SOCK -uwtc -N -B wtc -e 'select occupation from users where id=$ID')\" = Engineer ]" ||
+    fail "record $ID did not reach mysql"
+
+# charset parameters are fine
+assert_eq "$(post '{"name": "Ann", "age": 41, "occupation": "Pilot"}' 'application/json; charset=utf-8')" 200 "json with charset"
+
+# --- bulk ------------------------------------------------------------------
+assert_eq "$(post '[{"name": "A1", "age": 1, "occupation": "x"}, {"name": "A2", "age": "old"}, {"name": "A3", "age": 3, "occupation": "z"}]')" 200 "array"
+expect_grep '"accepted": 2, "rejected": 1' "$T/b"
+expect_grep "{\"error\": \"field 'age' must be an integer, not a string\", \"index\": 1}" "$T/b"
+[ "$(grep -o '"id": [0-9]*' "$T/b" | wc -l)" = 2 ] || fail "two ids expected: $(cat "$T/b")"
+printf '{"name": "N1", "age": 5, "occupation": "a"}\n\n{"name": "N2", "age": 6, "occupation": "b", "colour": "red"}\n{"name": "N3", "age": 7, "occupation": "c"}\n' >"$T/bulk.ndjson"
+assert_eq "$(post @"$T/bulk.ndjson" application/x-ndjson)" 200 "ndjson"
+expect_grep '"accepted": 2, "rejected": 1' "$T/b"
+expect_grep "unknown field 'colour'" "$T/b"
+expect_grep '"index": 1, "line": 3}' "$T/b"
+assert_eq "$(post '[{"age": "x"}, 7]')" 422 "all rejected"
+expect_grep '"accepted": 0, "rejected": 2' "$T/b"
+
+# --- errors ----------------------------------------------------------------
+assert_eq "$(post '{"name": "Bad", "age": ')" 400 "malformed json"
+expect_grep '"error": "unexpected end of JSON' "$T/b"
+assert_eq "$(post '{"name": "Bad", "age": "thirty", "occupation": "x"}')" 422 "schema violation"
+expect_grep "field 'age' must be an integer, not a string" "$T/b"
+head -c 70000 /dev/zero | tr '\0' 'x' >"$T/big"
+assert_eq "$(post @"$T/big")" 413 "too large (Content-Length)"
+expect_grep "larger than 65536 bytes" "$T/b"
+assert_eq "$(req POST /write-through -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$T/big")" 413 "too large (chunked)"
+assert_eq "$(req GET /write-through)" 405 "GET /write-through"
+grep -qi '^Allow: POST' "$T/h" || fail "no Allow header: $(cat "$T/h")"
+assert_eq "$(req DELETE /users/1)" 405 "DELETE /users/1"
+grep -qi '^Allow: GET, HEAD' "$T/h" || fail "no Allow header: $(cat "$T/h")"
+assert_eq "$(req GET /nowhere)" 404 "unknown path"
+expect_grep '"error": "not found"' "$T/b"
+assert_eq "$(req POST /write-through -d 'name=x')" 415 "form content type"
+assert_eq "$(req POST /write-through -H 'Content-Type: text/plain' -d '{}')" 415 "text/plain"
+
+# --- read-through ----------------------------------------------------------
+sql "INSERT INTO users (id, name, age, occupation, _wtc_version) VALUES (900001, 'Direct', 50, 'DBA', 1)"
+assert_eq "$(req GET /users/900001)" 200 "read from mysql"
+grep -qi '^X-Cache: miss' "$T/h" || fail "expected X-Cache: miss: $(cat "$T/h")"
+expect_grep '"name":"Direct"' "$T/b"
+expect_grep '"age":50' "$T/b"
+assert_eq "$(rcli hget users:900001 name)" "Direct" "filled into redis"
+assert_eq "$(req GET /users/900001)" 200 "read from redis"
+grep -qi '^X-Cache: hit' "$T/h" || fail "expected X-Cache: hit: $(cat "$T/h")"
+assert_eq "$(req GET /users/$ID)" 200 "read a write"
+expect_grep '"name":"John Doe"' "$T/b"
+assert_eq "$(req GET /users/777777)" 404 "missing id"
+expect_grep '"error": "not found"' "$T/b"
+assert_eq "$(req GET /users/abc)" 404 "non-numeric id"
+assert_eq "$(req GET /nosuchtable/1)" 404 "missing table"
+
+# --- health and metrics ----------------------------------------------------
+assert_eq "$(req GET /healthz)" 200 "healthz"
+expect_grep '"status": "ok", "redis": "ok", "mysql": "ok", "spool": "ok", "drainer": "running"' "$T/b"
+assert_eq "$(req GET /metrics)" 200 "metrics"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/h" || fail "metrics content type"
+expect_grep '# TYPE wtc_http_requests_total counter' "$T/b"
+expect_grep 'wtc_http_requests_total{code="413"} 2' "$T/b"
+expect_grep 'wtc_http_requests_total{code="422"}' "$T/b"
+for m in wtc_records_rejected_total wtc_spool_backlog_records \
+    wtc_spool_backlog_bytes wtc_spool_oldest_age_seconds wtc_drain_landed_total \
+    wtc_drain_rate wtc_drain_lag_seconds wtc_dead_letters_total \
+    wtc_drain_retries_total; do
+	expect_grep "# TYPE $m " "$T/b"
+	grep -q "^$m [0-9]" "$T/b" || fail "no value for $m"
+done
+grep -q '^wtc_records_accepted_total 6$' "$T/b" || fail "6 records accepted so far: $(grep accepted "$T/b")"
+
+# Access log: one line per request, in the documented shape.
+grep -Eq '^127\.0\.0\.1 - \[[0-9T:-]+Z\] "POST /write-through" 200 [0-9]+ [0-9.]+ms$' "$T/access.log" ||
+    { cat "$T/access.log" >&2; fail "access log line shape"; }
+expect_grep '"GET /users/777777" 404' "$T/access.log"
+
+# SIGHUP reopens the access log (logrotate).
+mv "$T/access.log" "$T/access.log.1"
+kill -HUP "$main_PID"
+wait_until 5 sh -c "curl -s '$URL/healthz' >/dev/null; [ -s '$T/access.log' ]" ||
+    fail "access log not reopened on SIGHUP"
+
+# --- the drainer is supervised: killed, it comes back --------------------
+DPID=$(ps -o pid= --ppid "$main_PID" | tr -d ' ' | head -n 1)
+[ -n "$DPID" ] || fail "no drainer child"
+kill -KILL "$DPID"
+wait_until 10 sh -c "ps -o pid= --ppid $main_PID | grep -qv '^ *$DPID\$'" ||
+    fail "the drainer was not restarted"
+expect_grep "the drainer was killed by signal 9; restarting it in 1 s" "$T/main.err"
+wait_until 5 sh -c "curl -s '$URL/healthz' | grep -q '\"drainer\": \"running\"'" ||
+    fail "healthz does not report the drainer running again"
+
+# --- many concurrent writers: every acknowledged record lands --------------
+# load_conf TAG N: a curl config for N writes (one curl process, --parallel).
+load_conf() {
+	_i=1
+	while [ $_i -le $2 ]; do
+		[ $_i = 1 ] || echo next
+		printf 'url = "%s/write-through"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"name\\": \\"%s%d\\", \\"age\\": %d, \\"occupation\\": \\"%s\\"}"\nwrite-out = "\\n"\n' \
+		    "$URL" "$1" $_i $_i "$1"
+		_i=$((_i + 1))
+	done
+}
+load_conf load 300 >"$T/load.conf"
+curl -s --parallel --parallel-max 30 -K "$T/load.conf" >"$T/conc.out" 2>&1
+n=$(grep -o '"id": [0-9]*' "$T/conc.out" | wc -l)
+assert_eq "$n" 300 "acknowledged concurrent writes"
+wait_until 20 sh -c "[ \"\$(MYSQL_PWD=$DB_PASSWORD mariadb --no-defaults -S $MARIADB_SOCK -uwtc -N -B wtc -e \"select count(*) from users where occupation='load'\")\" = 300 ]" ||
+    fail "not all 300 concurrent records reached mysql"
+
+# --- a second server: bearer token, unix socket, no drainer ----------------
+URL_MAIN=$URL
+start_serve tok --listen "unix:$T/wtc.sock" --token-file "$T/token" \
+    --no-drainer --access-log "$T/tok.access"
+assert_eq "$URL" "unix:$T/wtc.sock" "unix url"
+ureq() {
+	_m=$1
+	_p=$2
+	shift 2
+	curl -s --unix-socket "$T/wtc.sock" -X "$_m" -o "$T/b" -D "$T/h" \
+	    -w '%{http_code}' "$@" "http://localhost$_p"
+}
+assert_eq "$(ureq POST /write-through -H 'Content-Type: application/json' -d '{"name": "T", "age": 1, "occupation": "t"}')" 401 "no token"
+grep -qi '^WWW-Authenticate: Bearer' "$T/h" || fail "no WWW-Authenticate: $(cat "$T/h")"
+assert_eq "$(ureq POST /write-through -H 'Authorization: Bearer wrong' -H 'Content-Type: application/json' -d '{"name": "T", "age": 1, "occupation": "t"}')" 401 "wrong token"
+assert_eq "$(ureq GET /users/$ID -H "Authorization: Bearer ${TOKEN}x")" 401 "token with extra byte"
+assert_eq "$(ureq POST /write-through -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name": "T", "age": 1, "occupation": "t"}')" 200 "right token"
+assert_eq "$(ureq GET /users/$ID -H "Authorization: Bearer $TOKEN")" 200 "read with token"
+# A bulk body larger than one chunk (4096 records) is written in chunks.
+awk 'BEGIN { for (i = 1; i <= 5000; i++) printf "{\"name\": \"K%d\", \"age\": %d, \"occupation\": \"bulk\"}\n", i, i % 100 }' >"$T/big.ndjson"
+assert_eq "$(ureq POST /write-through -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' --data-binary @"$T/big.ndjson")" 200 "5000 records"
+expect_grep '"accepted": 5000, "rejected": 0' "$T/b"
+assert_eq "$(grep -o '"id": [0-9]*' "$T/b" | sort -u | wc -l)" 5000 "5000 distinct ids"
+assert_eq "$(ureq GET /healthz)" 200 "healthz needs no token"
+expect_grep '"drainer": "' "$T/b"
+grep -q '^unix - \[.*"GET /healthz" 200' "$T/tok.access" ||
+    { cat "$T/tok.access" >&2; fail "unix client in access log"; }
+expect_no_grep "$TOKEN" "$T/tok.access"
+expect_no_grep "$TOKEN" "$T/tok.err"
+kill -TERM "$tok_PID"
+wait "$tok_PID" || fail "token server did not exit 0"
+[ ! -e "$T/wtc.sock" ] || fail "unix socket left behind"
+
+# --- port in use ----------------------------------------------------------
+expect_status 69 "$WTC" serve --listen "127.0.0.1:$PORT" --no-drainer
+expect_grep "cannot listen on 127.0.0.1:$PORT: Address already in use" "$T/err"
+
+# --- SIGTERM under load loses nothing -------------------------------------
+URL=$URL_MAIN
+load_conf term 3000 >"$T/term.conf"
+curl -s --parallel --parallel-max 20 -K "$T/term.conf" >"$T/term.out" 2>&1 &
+LOAD=$!
+answered() { [ "$(grep -o '"id"' "$T/term.out" | wc -l)" -ge 100 ]; }
+wait_until 20 answered || fail "writes under load are not answered"
+kill -TERM "$main_PID"
+set +e
+wait "$main_PID"
+rc=$?
+set -e
+assert_eq "$rc" 0 "serve exit status after SIGTERM"
+wait "$LOAD" || true
+expect_grep "stopped" "$T/main.err"
+acked=$(grep -o '"id": [0-9]*' "$T/term.out" | sed 's/.*: //' | sort)
+[ -n "$acked" ] || fail "no write acknowledged before SIGTERM"
+# The drainer child is gone with serve; land the rest by hand.
+expect_status 0 "$WTC" drain --once
+echo "$acked" >"$T/acked"
+sql "select id from users where occupation='term'" | sort >"$T/landed"
+missing=$(sort "$T/acked" | comm -23 - "$T/landed" | head -n 5)
+[ -z "$missing" ] || fail "acknowledged records not in mysql: $missing"
+log "$(echo "$acked" | wc -l) of 3000 writes acknowledged before SIGTERM, all in mysql"
+
+# --- no such table: unavailable at start --------------------------------
+expect_status 69 "$WTC" serve --table nosuchtable --listen 127.0.0.1:0 --no-drainer
+expect_grep "table 'nosuchtable' does not exist" "$T/err"
+
+# --- --max-backlog: writes wait while the spool is too far behind --------
+start_serve bl --listen 127.0.0.1:0 --no-drainer --no-access-log --max-backlog 2
+for i in 1 2 3; do
+	assert_eq "$(post '{"name": "B", "age": 1, "occupation": "b"}')" 200 "write $i under the backlog limit"
+done
+sleep 1.2	# the backlog figure is refreshed once a second
+assert_eq "$(post '{"name": "B", "age": 1, "occupation": "b"}')" 503 "over --max-backlog"
+expect_grep "more than --max-backlog 2" "$T/b"
+grep -qi '^Retry-After: 1' "$T/h" || fail "no Retry-After: $(cat "$T/h")"
+kill -TERM "$bl_PID"
+wait "$bl_PID" || fail "serve did not exit 0"
+expect_status 0 "$WTC" drain --once
+
+# --- MySQL down: degraded but writing; then Redis down: 503 ---------------
+start_serve down --listen 127.0.0.1:0 --no-drainer --no-access-log
+stop_mariadb
+assert_eq "$(req GET /healthz)" 200 "healthz with mysql down"
+expect_grep '"status": "degraded"' "$T/b"
+expect_grep '"mysql": "down: ' "$T/b"
+assert_eq "$(post '{"name": "M", "age": 2, "occupation": "m"}')" 200 "write with mysql down"
+assert_eq "$(req GET /users/$ID)" 200 "read from redis with mysql down"
+start_mariadb
+stop_redis
+assert_eq "$(post '{"name": "R", "age": 2, "occupation": "r"}')" 503 "redis down"
+grep -qi '^Retry-After: 1' "$T/h" || fail "no Retry-After: $(cat "$T/h")"
+expect_grep 'redis' "$T/b"
+assert_eq "$(req GET /healthz)" 503 "healthz with redis down"
+expect_grep '"redis": "down: ' "$T/b"
+# Reads still work from MySQL.
+assert_eq "$(req GET /users/900001)" 200 "read with redis down"
+kill -TERM "$down_PID"
+wait "$down_PID" || fail "serve did not exit 0 with redis down"
+
+# Redis down at start: unavailable.
+expect_status 69 "$WTC" serve --listen 127.0.0.1:0 --no-drainer
+exit 0
