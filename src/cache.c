@@ -83,6 +83,33 @@ static const char cache_raise_lua[] =
 	"end\n"
 	"return 0\n";
 
+/*
+ * The same for records whose ids were just allocated from the counter
+ * (RECORD_FRESH_ID): nobody else can hold those keys, so there is no
+ * version to compare and nothing to delete.  This is a bulk load's path,
+ * and costs Redis one call per record, as a plain HSET would.
+ */
+static const char cache_put_fresh_lua[] =
+	"local a = 1\n"
+	"for i = 1, #KEYS do\n"
+	"  local n = tonumber(ARGV[a + 1])\n"
+	"  local last = a + 2 + 2 * n - 1\n"
+	"  if n <= " CACHE_UNPACK " then\n"
+	"    redis.call('HSET', KEYS[i], '" SCHEMA_VERSION_COLUMN "', ARGV[a], unpack(ARGV, a + 2, last))\n"
+	"  else\n"
+	"    redis.call('HSET', KEYS[i], '" SCHEMA_VERSION_COLUMN "', ARGV[a])\n"
+	"    local s = a + 2\n"
+	"    while s <= last do\n"
+	"      local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"      if e > last then e = last end\n"
+	"      redis.call('HSET', KEYS[i], unpack(ARGV, s, e))\n"
+	"      s = e + 1\n"
+	"    end\n"
+	"  end\n"
+	"  a = last + 1\n"
+	"end\n"
+	"return #KEYS\n";
+
 /* KEYS[1]: key; ARGV: version, then field/value pairs. */
 static const char cache_fill_lua[] =
 	"local old = redis.call('HGET', KEYS[1], '" SCHEMA_VERSION_COLUMN "')\n"
@@ -101,13 +128,14 @@ static const char cache_fill_lua[] =
 
 enum cache_script {
 	CACHE_SCRIPT_PUT,
+	CACHE_SCRIPT_PUT_FRESH,
 	CACHE_SCRIPT_RAISE,
 	CACHE_SCRIPT_FILL,
 	CACHE_NSCRIPTS
 };
 
 static const char *cache_scripts[CACHE_NSCRIPTS] = {
-	cache_put_lua, cache_raise_lua, cache_fill_lua
+	cache_put_lua, cache_put_fresh_lua, cache_raise_lua, cache_fill_lua
 };
 
 struct cache {
@@ -123,6 +151,8 @@ struct cache {
 	size_t		*koff;		/* offsets into keys / nums, per record */
 	size_t		*noff;
 	size_t		 offcap;
+	size_t		*cstart;	/* cache_put's chunk starts */
+	size_t		 cstartcap;
 	const char	**argv;
 	size_t		*argvlen;
 	size_t		 argcap;
@@ -351,6 +381,7 @@ cache_free(struct cache *c)
 	free(c->argv);
 	free(c->noff);
 	free(c->koff);
+	free(c->cstart);
 	buf_release(&c->nums);
 	buf_release(&c->keys);
 	free(c->where);
@@ -554,7 +585,7 @@ cache_reserve(struct cache *c, size_t nrec, size_t nargs)
  */
 static int
 cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
-    struct record **recs, size_t n, char **err)
+    struct record **recs, size_t n, int fresh, char **err)
 {
 	const struct record	*rec;
 	const struct rec_field	*f;
@@ -612,7 +643,7 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 	}
 	c->argv[0] = "EVALSHA";
 	c->argvlen[0] = 7;
-	c->argv[1] = c->sha[CACHE_SCRIPT_PUT];
+	c->argv[1] = c->sha[fresh ? CACHE_SCRIPT_PUT_FRESH : CACHE_SCRIPT_PUT];
 	c->argvlen[1] = 40;
 	if (redisAppendCommandArgv(c->ctx, (int)k, c->argv, c->argvlen) != REDIS_OK)
 		return (cache_io_error(c, err));
@@ -626,6 +657,8 @@ cache_chunk_reply(struct cache *c, const struct schema *s, const char *prefix,
 {
 	size_t	 i;
 
+	if (r->type == REDIS_REPLY_INTEGER && (size_t)r->integer == n)
+		return (0);	/* the fresh script */
 	if (r->type == REDIS_REPLY_ERROR || r->type != REDIS_REPLY_ARRAY ||
 	    r->elements != n) {
 		buf_reset(&c->keys);
@@ -650,8 +683,9 @@ int
 cache_put(struct cache *c, const struct schema *s, const char *prefix,
     struct record **recs, size_t n, char **err)
 {
-	size_t		 sent, done, m, nchunks, chunk;
+	size_t		 sent, done, m, nchunks, chunk, i;
 	redisReply	*r = NULL;
+	int		 fresh;
 	void		*reply;
 	uint64_t	 maxid;
 	int		 rc = -1, retried = 0;
@@ -665,15 +699,31 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 	    cache_raise_ids(c, prefix, s->table, maxid, err) != 0)
 		return (-1);
 
-	nchunks = (n + CACHE_CHUNK - 1) / CACHE_CHUNK;
+	/*
+	 * Chunks: runs of up to CACHE_CHUNK records that are all fresh or all
+	 * not, each one EVALSHA of the matching script.
+	 */
+	nchunks = 0;
+	for (i = 0; i < n; nchunks++) {
+		if (nchunks + 1 >= c->cstartcap) {
+			c->cstartcap = c->cstartcap * 2 + 64;
+			c->cstart = xreallocarray(c->cstart, c->cstartcap,
+			    sizeof *c->cstart);
+		}
+		c->cstart[nchunks] = i;
+		fresh = (recs[i]->flags & RECORD_FRESH_ID) != 0;
+		for (m = 0; i < n && m < CACHE_CHUNK &&
+		    ((recs[i]->flags & RECORD_FRESH_ID) != 0) == fresh; m++)
+			i++;
+	}
+	c->cstart[nchunks] = n;
 	sent = done = 0;
 	while (done < nchunks) {
 		while (sent < nchunks && sent - done < CACHE_WINDOW) {
-			m = n - sent * CACHE_CHUNK;
-			if (m > CACHE_CHUNK)
-				m = CACHE_CHUNK;
-			if (cache_append_chunk(c, s, prefix, recs + sent * CACHE_CHUNK,
-			    m, err) != 0)
+			i = c->cstart[sent];
+			m = c->cstart[sent + 1] - i;
+			if (cache_append_chunk(c, s, prefix, recs + i, m,
+			    (recs[i]->flags & RECORD_FRESH_ID) != 0, err) != 0)
 				goto out;
 			sent++;
 		}
@@ -686,9 +736,8 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 		}
 		r = reply;
 		chunk = done++;
-		m = n - chunk * CACHE_CHUNK;
-		if (m > CACHE_CHUNK)
-			m = CACHE_CHUNK;
+		i = c->cstart[chunk];
+		m = c->cstart[chunk + 1] - i;
 		if (cache_is_noscript(r)) {
 			/* Drain what is in flight, reload, then resend from here. */
 			freeReplyObject(r);
@@ -712,8 +761,7 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 			sent = done = chunk;
 			continue;
 		}
-		if (cache_chunk_reply(c, s, prefix, recs + chunk * CACHE_CHUNK, m, r,
-		    err) != 0)
+		if (cache_chunk_reply(c, s, prefix, recs + i, m, r, err) != 0)
 			goto out;
 		freeReplyObject(r);
 		r = NULL;

@@ -378,8 +378,10 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 		ing->id_end = first + count;
 	}
 	for (i = 0; i < n; i++) {
-		if (ing->schema->id_col >= 0 && !record_has_id(recs[i]))
+		if (ing->schema->id_col >= 0 && !record_has_id(recs[i])) {
 			record_set_id(recs[i], ing->id_next++);
+			recs[i]->flags |= RECORD_FRESH_ID;
+		}
 		ing->version_last = ingest_version_next(now, ing->version_last,
 		    ing->version_tag);
 		recs[i]->version = ing->version_last;

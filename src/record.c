@@ -60,6 +60,7 @@ rec_block_new(size_t nfields, size_t arena)
 	b->rec.nfields = 0;
 	b->rec.fields = b->fields;
 	b->rec.id_field = -1;
+	b->rec.flags = 0;
 	b->rec.priv = &b->priv;
 	b->priv.next = (char *)(b->fields + nfields);
 	b->priv.left = arena;

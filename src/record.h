@@ -54,8 +54,15 @@ struct record {
 	size_t		 nfields;
 	struct rec_field *fields;
 	int		 id_field;	/* index in fields of the schema's id column, or -1 */
+	unsigned	 flags;		/* RECORD_* */
 	void		*priv;		/* storage; do not touch */
 };
+
+/*
+ * The id was just allocated from the Redis counter: no other writer can
+ * hold this key, so the cache may write it without checking versions.
+ */
+#define RECORD_FRESH_ID	0x1
 
 /* Maximum depth of nested JSON accepted in a JSON column. */
 #define RECORD_MAX_DEPTH 64
