@@ -9,13 +9,18 @@
 
 #include "cmd.h"
 
-extern const struct cmd cmd_put, cmd_drain, cmd_serve, cmd_init;
+extern const struct cmd cmd_put, cmd_drain, cmd_serve, cmd_get, cmd_status,
+    cmd_init, cmd_verify, cmd_dead_letter;
 
 const struct cmd *const cmd_table[] = {
 	&cmd_put,
 	&cmd_drain,
 	&cmd_serve,
+	&cmd_get,
+	&cmd_status,
 	&cmd_init,
+	&cmd_verify,
+	&cmd_dead_letter,
 	NULL
 };
 

@@ -1,0 +1,78 @@
+# wtc get: read-through from Redis, else MySQL (filling Redis back);
+# text and --json output; missing ids, bad ids and bad options.
+. "$TOP_SRCDIR/tests/lib.sh"
+start_servers
+
+expect_status 0 "$WTC" init
+expect_status 0 "$WTC" put --no-drain \
+    '{"id": 1, "name": "Ann Lee", "age": 30, "occupation": "Engineer"}' \
+    '{"id": 2, "name": "Bob Roe", "age": null}' \
+    '{"id": 3, "name": "Cy: colon", "age": 41}'
+expect_status 0 "$WTC" drain --once
+
+# Text: field lines, a blank line between records, NULL fields left out.
+expect_status 0 "$WTC" get 1 2
+cat >"$T/want" <<'EOR'
+id: 1
+name: Ann Lee
+age: 30
+occupation: Engineer
+
+id: 2
+name: Bob Roe
+EOR
+cmp -s "$T/want" "$T/out" || { diff "$T/want" "$T/out" >&2; fail "get text output"; }
+
+# --json: one object per line, typed.
+expect_status 0 "$WTC" get --json 1 3
+assert_eq "$(sed -n 1p "$T/out")" '{"id":1,"name":"Ann Lee","age":30,"occupation":"Engineer"}' "json 1"
+assert_eq "$(sed -n 2p "$T/out")" '{"id":3,"name":"Cy: colon","age":41}' "json 3"
+python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$T/out" ||
+    fail "get --json is not JSON lines"
+
+# A key gone from Redis is read from MySQL and filled back, version and all.
+assert_eq "$(rcli DEL users:1)" "1" "del"
+expect_status 0 "$WTC" get --json 1
+assert_eq "$(cat "$T/out")" '{"id":1,"name":"Ann Lee","age":30,"occupation":"Engineer"}' "json from mysql"
+assert_eq "$(rcli HGET users:1 name)" "Ann Lee" "filled name"
+assert_eq "$(rcli HGET users:1 _wtc_version)" "$(sql "SELECT _wtc_version FROM users WHERE id = 1")" "filled version"
+assert_eq "$(rcli HEXISTS users:1 age)" "1" "filled age"
+
+# Redis is read first: a value only Redis holds (not drained) is what get shows.
+expect_status 0 "$WTC" put --no-drain '{"id": 2, "name": "Bob Roe", "age": 52}'
+expect_status 0 "$WTC" get --json 2
+expect_grep '"age":52' "$T/out"
+
+# Missing ids: named, the others still printed, exit 1.
+expect_status 1 "$WTC" get 1 42
+expect_grep "wtc get: no record with id 42 in 'users'" "$T/err"
+expect_grep "name: Ann Lee" "$T/out"
+
+# Bad input: an id that is not an integer for an integer key.
+expect_status 65 "$WTC" get abc
+expect_grep "'abc' for column 'id' is not an integer" "$T/err"
+
+# Usage errors.
+expect_status 64 "$WTC" get
+expect_grep "wtc get: no ids given" "$T/err"
+expect_status 64 "$WTC" get --bogus 1
+expect_grep "wtc get: unknown option '--bogus'" "$T/err"
+expect_grep "Try 'wtc help get'." "$T/err"
+expect_status 0 "$WTC" help get
+expect_grep "usage: wtc get" "$T/out"
+
+# A prefix: keys live under it.
+expect_status 0 "$WTC" --prefix app: put --no-drain '{"id": 7, "name": "Pre Fix"}'
+assert_eq "$(rcli HGET app:users:7 name)" "Pre Fix" "prefixed key"
+expect_status 0 "$WTC" --prefix app: get 7
+expect_grep "name: Pre Fix" "$T/out"
+
+# Redis down: read from MySQL with a warning.
+stop_redis
+expect_status 0 "$WTC" get 3
+expect_grep "name: Cy: colon" "$T/out"
+expect_grep "warning: cannot connect to redis" "$T/err"
+# Both down: unavailable.
+stop_mariadb
+expect_status 69 "$WTC" get 3
+exit 0
