@@ -507,8 +507,30 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 	db_ident(b, SCHEMA_VERSION_COLUMN);
 	buf_add(b, ") VALUES ", 9);
 
-	/* Assignments run left to right: the version goes last. */
+	/*
+	 * Assignments run left to right: the version goes last.  The key
+	 * columns come first: when the row that collided has another primary
+	 * key, the collision was on some other unique key, and updating that
+	 * row would silently drop this record.  Then the IF evaluates a
+	 * subquery that returns two rows, which fails the statement with
+	 * ER_SUBQUERY_NO_1_ROW (1242; IF is lazy, so it costs nothing
+	 * otherwise): the record is rejected and dead-lettered instead.
+	 * (Assigning NULL is not enough: MariaDB turns it into 0.)
+	 */
 	buf_adds(t, " ON DUPLICATE KEY UPDATE ");
+	for (i = 0; i < s->npk; i++) {
+		if (!first)
+			buf_addc(t, ',');
+		first = 0;
+		db_ident(t, s->cols[s->pk[i]].name);
+		buf_adds(t, "=IF(");
+		db_ident(t, s->cols[s->pk[i]].name);
+		buf_adds(t, "<=>VALUES(");
+		db_ident(t, s->cols[s->pk[i]].name);
+		buf_adds(t, "),");
+		db_ident(t, s->cols[s->pk[i]].name);
+		buf_adds(t, ",(SELECT 1 UNION SELECT 2))");
+	}
 	for (i = 0; i < s->ncols; i++) {
 		if ((int)i == s->version_col || s->cols[i].primary)
 			continue;
@@ -596,6 +618,21 @@ db_upsert_sql(struct db *db, const struct schema *s, struct record **recs,
 		free(map);
 }
 
+/*
+ * A data error.  ER_SUBQUERY_NO_1_ROW comes from the unique-key guard in
+ * db_upsert_parts: say what really happened.
+ */
+static int
+db_rejected(const struct schema *s, const char *msg, unsigned e, char **err)
+{
+	if (e == 1242)
+		return (err_set(err, "mysql rejected batch for table '%s': a "
+		    "record collides with another row on a unique key other "
+		    "than the primary key", s->table));
+	return (err_set(err, "mysql rejected batch for table '%s': %s (%u)",
+	    s->table, msg, e));
+}
+
 static int
 db_upsert_error(struct db *db, const struct schema *s, int *transient, char **err)
 {
@@ -607,8 +644,7 @@ db_upsert_error(struct db *db, const struct schema *s, int *transient, char **er
 	if (db_is_broken(e))
 		return (err_set(err, "cannot write batch for table '%s' to mysql "
 		    "'%s': %s (%u)", s->table, db->where, msg, e));
-	return (err_set(err, "mysql rejected batch for table '%s': %s (%u)",
-	    s->table, msg, e));
+	return (db_rejected(s, msg, e, err));
 }
 
 
@@ -626,8 +662,7 @@ db_stmt_error(struct db *db, const struct schema *s, int *transient, char **err)
 		    "'%s': %s (%u)", s->table, db->where,
 		    mysql_stmt_error(db->stmt), e));
 	}
-	return (err_set(err, "mysql rejected batch for table '%s': %s (%u)",
-	    s->table, mysql_stmt_error(db->stmt), e));
+	return (db_rejected(s, mysql_stmt_error(db->stmt), e, err));
 }
 
 /* Bulk array binding (COM_STMT_BULK_EXECUTE): one prepared statement, column-wise arrays. */

@@ -44,6 +44,7 @@ test_schema(void)
 
 #define TEST_TAIL \
 	" ON DUPLICATE KEY UPDATE " \
+	"`id`=IF(`id`<=>VALUES(`id`),`id`,(SELECT 1 UNION SELECT 2))," \
 	"`name`=IF(VALUES(`_wtc_version`)>=`_wtc_version`,VALUES(`name`),`name`)," \
 	"`age`=IF(VALUES(`_wtc_version`)>=`_wtc_version`,VALUES(`age`),`age`)," \
 	"`occupation`=IF(VALUES(`_wtc_version`)>=`_wtc_version`," \
@@ -142,6 +143,7 @@ test_upsert_key_only(void **state)
 	assert_string_equal(out.data,
 	    "INSERT INTO `t``x` (`k`,`_wtc_version`) VALUES ('a',9)"
 	    " ON DUPLICATE KEY UPDATE "
+	    "`k`=IF(`k`<=>VALUES(`k`),`k`,(SELECT 1 UNION SELECT 2)),"
 	    "`_wtc_version`=GREATEST(`_wtc_version`,VALUES(`_wtc_version`))");
 	record_free(r);
 	buf_release(&out);

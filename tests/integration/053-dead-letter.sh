@@ -1,0 +1,129 @@
+# wtc dead-letter: a record that wtc's validation accepts but MySQL rejects
+# (a CHECK constraint) is dead-lettered with MySQL's reason while the others
+# land; list, show, retry once the cause is fixed, purge.
+. "$TOP_SRCDIR/tests/lib.sh"
+start_servers
+DL="$WTC_SPOOL/dead-letter.ndjson"
+
+expect_status 0 "$WTC" init
+# (A UNIQUE key would not do: the upsert's ON DUPLICATE KEY UPDATE turns a
+# clash on it into an update of the other row.)
+sql "ALTER TABLE users ADD CONSTRAINT age_ok CHECK (age < 150)"
+
+# Nothing yet.
+expect_status 0 "$WTC" dead-letter list
+assert_eq "$(cat "$T/out")" "" "empty list"
+
+expect_status 0 "$WTC" put --no-drain '{"id": 1, "name": "Ann", "age": 30}' \
+    '{"id": 2, "name": "Old Ann", "age": 151}' '{"id": 3, "name": "Bob"}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT id FROM users ORDER BY id' | tr '\n' ' ')" "1 3 " "rows landed"
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "1" "dead letters"
+expect_grep "CONSTRAINT \`age_ok\` failed" "$DL"
+expect_grep '"record":{"id":2,"name":"Old Ann","age":151}' "$DL"
+python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$DL" ||
+    fail "the dead letter file is not JSON lines"
+
+expect_status 0 "$WTC" status
+expect_grep "dead letters: 1 (see 'wtc dead-letter list')" "$T/out"
+
+expect_status 0 "$WTC" dead-letter list
+grep -Eq "^1  [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z  users  .*CONSTRAINT .age_ok. failed.*  \{\"id\":2," "$T/out" ||
+    { cat "$T/out" >&2; fail "list line"; }
+expect_status 0 "$WTC" dead-letter show 1
+expect_grep '  "table": "users",' "$T/out"
+expect_grep '    "id": 2,' "$T/out"
+expect_grep "age_ok" "$T/out"
+python3 -c 'import json,sys; json.load(sys.stdin)' <"$T/out" || fail "show is not JSON"
+
+# Retried while the cause is still there: re-queued, rejected again.
+expect_status 0 "$WTC" dead-letter retry --no-drain
+expect_grep "1 of 1 dead letter retried" "$T/err"
+[ ! -s "$DL" ] || fail "retried dead letter still in the file"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "1" "rejected again"
+
+# Fixed: retry lands it, with a new version, and empties the file.
+v=$(rcli HGET users:2 _wtc_version)
+sql "ALTER TABLE users DROP CONSTRAINT age_ok"
+expect_status 0 "$WTC" dead-letter retry --no-drain 1
+[ ! -s "$DL" ] || fail "dead letter file not empty after retry"
+[ "$(rcli HGET users:2 _wtc_version)" -gt "$v" ] || fail "retry gave no new version"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name, age FROM users WHERE id = 2')" "$(printf 'Old Ann\t151')" "row after retry"
+expect_status 0 "$WTC" status
+expect_grep "dead letters: 0" "$T/out"
+
+# Bad input: a record that no longer passes validation stays, and so does
+# an undecodable frame; the good one goes; exit 65.
+cat >"$DL" <<'EOR'
+{"time":"2026-01-01T00:00:00Z","table":"users","version":5,"error":"x","record":{"id":8,"name":"Old","age":"old"}}
+{"time":"2026-01-01T00:00:01Z","error":"cannot decode record","raw":"00ff"}
+{"time":"2026-01-01T00:00:02Z","table":"users","version":6,"error":"y","record":{"id":9,"name":"Nine"}}
+EOR
+expect_status 0 "$WTC" dead-letter list
+expect_grep "(raw frame)" "$T/out"
+expect_status 65 "$WTC" dead-letter retry --no-drain
+expect_grep "dead letter 1: field 'age' must be an integer" "$T/err"
+expect_grep "dead letter 2: an undecodable spool frame cannot be retried (kept)" "$T/err"
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "2" "kept dead letters"
+expect_no_grep '"id":9' "$DL"
+assert_eq "$(rcli HGET users:9 name)" "Nine" "retried record in redis"
+
+# Redis down: nothing can be retried, everything stays.
+stop_redis
+expect_status 69 "$WTC" dead-letter retry --no-drain 1
+expect_grep "(its 1 dead letter kept)" "$T/err"
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "2" "kept with redis down"
+start_redis
+
+# Usage errors.
+expect_status 64 "$WTC" dead-letter
+expect_grep "give list, show, retry or purge" "$T/err"
+expect_status 64 "$WTC" dead-letter frob
+expect_grep "unknown action 'frob'" "$T/err"
+expect_status 64 "$WTC" dead-letter show
+expect_status 64 "$WTC" dead-letter show 3
+expect_grep "no dead letter 3 (there are 2)" "$T/err"
+expect_status 64 "$WTC" dead-letter show x1
+expect_grep "'x1' is not a dead letter number" "$T/err"
+expect_status 64 "$WTC" dead-letter retry 0
+expect_status 64 "$WTC" dead-letter list --bogus
+expect_grep "Try 'wtc help dead-letter'." "$T/err"
+expect_status 64 "$WTC" dead-letter retry --wait soon
+
+# No rewrite while a drainer runs (it appends to the file).
+"$WTC" drain >"$T/drain.out" 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+wait_until 10 test -f "$WTC_SPOOL/drain.pid" || fail "no drain.pid"
+expect_status 75 "$WTC" dead-letter purge --yes --wait 0
+expect_grep "a drainer is running" "$T/err"
+kill_wait "$DPID"
+
+# Purge: refused without --yes when nobody can be asked, then done.
+expect_status 64 "$WTC" dead-letter purge </dev/null
+expect_grep "give --yes" "$T/err"
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "2" "nothing purged"
+expect_status 0 "$WTC" dead-letter purge --yes 2
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "1" "one purged"
+expect_status 0 "$WTC" dead-letter purge --yes
+[ -f "$DL" ] && [ ! -s "$DL" ] || fail "dead letter file not emptied"
+expect_status 0 "$WTC" dead-letter list
+assert_eq "$(cat "$T/out")" "" "list after purge"
+
+# A second unique key: a record that collides on it with another row must
+# not update that row (ON DUPLICATE KEY UPDATE fires on any unique key);
+# it is dead-lettered with the reason, and the other row keeps its data.
+sql "DELETE FROM users; ALTER TABLE users ADD UNIQUE KEY uname (name)"
+expect_status 0 "$WTC" put --no-drain '{"id": 501, "name": "Uniq", "age": 30}'
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" put --no-drain '{"id": 502, "name": "Uniq", "age": 31}' \
+    '{"id": 503, "name": "Other", "age": 32}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT id, age FROM users WHERE name = "Uniq"')" \
+    "$(printf '501\t30')" "row 501 untouched"
+assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id = 503')" "1" "503 landed"
+expect_grep "collides with another row on a unique key" "$DL"
+expect_grep '"id":502' "$DL"
+exit 0
