@@ -26,12 +26,18 @@ echo "== wtc init"
 echo "== wtc put -f examples/users.ndjson"
 "$WTC" put -f examples/users.ndjson
 
-echo "== wtc drain --once (the background drainer does this by itself)"
-"$WTC" drain --once
+echo "== waiting for the background drainer (wtc status exits 0 when the spool is empty)"
+i=0
+until "$WTC" status -q; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { "$WTC" status; fail "the spool did not drain"; }
+	sleep 0.1
+done
+"$WTC" status
 
 echo "== in Redis: HGETALL users:1"
 rcli HGETALL users:1 | paste - -
-echo "== in Redis: $(rcli DBSIZE) keys"
+echo "== in Redis: $(rcli --scan --pattern 'users:*' | wc -l) keys users:*"
 
 echo "== in MySQL: SELECT COUNT(*), then the first 5 rows"
 sql "SELECT COUNT(*) FROM users"

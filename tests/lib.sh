@@ -182,7 +182,7 @@ start_mariadb() {
 	    --log-error="$T/mariadb.err" --innodb-buffer-pool-size=128M \
 	    --max-connections="${MARIADB_MAX_CONNECTIONS:-100}" \
 	    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-	    ${MARIADB_EXTRA_ARGS:-} &
+	    ${MARIADB_EXTRA_ARGS:-} 2>>"$T/mariadb.err" &
 	MARIADB_PID=$!
 	wait_until 60 mariadb --no-defaults -S "$MARIADB_SOCK" -uroot \
 	    -e 'select 1' || fail "mariadbd did not start"
