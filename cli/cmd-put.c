@@ -3,6 +3,10 @@
  * write them through: Redis now, the fsync'd spool before we say so, MySQL
  * by the drainer.
  */
+#include "autoconfig.h"
+
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,9 +20,7 @@
 #include "ingest.h"
 #include "input.h"
 #include "record.h"
-#ifdef HAVE_REMOTE
-#include "remote.h"
-#endif
+#include "remote.h"	/* its constants; the client itself needs HAVE_CURL */
 
 static const char put_usage[] =
 "usage: wtc put [options] [JSON...]\n"
@@ -39,7 +41,26 @@ static const char put_usage[] =
 "      --max-line BYTES  longest record accepted (default 16777216)\n"
 "      --json            print a JSON summary on standard output\n"
 "      --no-drain        do not start a background drainer\n"
-"      --remote URL      send the records to a 'wtc serve' at URL instead\n";
+"      --remote URL      send the records to a 'wtc serve' at URL instead\n"
+"                        (http://HOST:PORT, https://..., or unix:/PATH)\n"
+"      --token-file FILE  with --remote: send the token on FILE's first line\n"
+"                        as 'Authorization: Bearer' (FILE must be private)\n"
+"      --retry-for SECONDS  with --remote: keep trying while the server is\n"
+"                        unreachable or answers 503 (default 30; 0: once)\n"
+"\n"
+"With --remote, records go in NDJSON requests of up to 4096 records or\n"
+"4 MiB over one connection; bad records are reported by file and line as\n"
+"without it, and the exit status means the same.  The server's own\n"
+"configuration (Redis, MySQL, table) applies; --on-error=abort is not\n"
+"supported.  A request is sent again only if nothing of it can have been\n"
+"written (503, connection refused, or cut before the whole request was\n"
+"sent); a connection lost after that ends the run with status 69, and\n"
+"records of that request may have been written or not: sending them again\n"
+"is harmless for records with ids, but writes records without one twice.\n"
+"\n"
+"Exit status: 0 all written; 64 usage; 65 some records refused; 66 a file\n"
+"cannot be opened; 69 Redis, MySQL's schema or the --remote server\n"
+"unavailable (or refusing the token); 74 an input or the spool failed.\n";
 
 enum {
 	OPT_ON_ERROR = OPT_FIRST_LOCAL,
@@ -47,7 +68,9 @@ enum {
 	OPT_MAX_LINE,
 	OPT_JSON,
 	OPT_NO_DRAIN,
-	OPT_REMOTE
+	OPT_REMOTE,
+	OPT_TOKEN_FILE,
+	OPT_RETRY_FOR
 };
 
 struct put_state {
@@ -155,7 +178,7 @@ put_source(struct put_state *ps, struct input *in, int validate_only)
 			ps->fatal = EXIT_IOERR;
 			return (-1);
 		}
-		if (r == -1) {
+		if (r == -1 || r == -3) {	/* -3: and the source ends here */
 			cli_error(ps->cli, "%s:%lu: %s", input_name(in), line, err);
 			free(err);
 			err = NULL;
@@ -261,6 +284,313 @@ put_summary(struct put_state *ps)
 		    (unsigned long long)ps->rejected, (double)ms / 1000.0, rate);
 }
 
+#ifdef HAVE_CURL
+/* The token: the first line without CR/LF; the file must be private. */
+static int
+put_read_token(struct cli *cli, const char *path, char **out)
+{
+	struct stat	 st;
+	struct buf	 b = BUF_INIT;
+	char		 chunk[1024];
+	ssize_t		 n;
+	int		 fd, rc = EXIT_USAGE;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		cli_error(cli, "cannot open token file '%s': %s", path,
+		    strerror(errno));
+		return (EXIT_NOINPUT);
+	}
+	if (fstat(fd, &st) != 0) {
+		cli_error(cli, "cannot stat token file '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		cli_error(cli, "token file '%s' is readable or writable by every "
+		    "user (mode %04o); run 'chmod 600 %s'", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			cli_error(cli, "cannot read token file '%s': %s", path,
+			    strerror(errno));
+			rc = EXIT_IOERR;
+			goto out;
+		}
+		buf_add(&b, chunk, (size_t)n);
+		if (b.len > 4096)
+			break;
+	}
+	buf_addc(&b, '\0');
+	b.data[strcspn(b.data, "\r\n")] = '\0';
+	if (b.data[0] == '\0' || strlen(b.data) > 4096) {
+		cli_error(cli, "token file '%s' holds no token on its first line "
+		    "(or one longer than 4096 bytes)", path);
+		goto out;
+	}
+	*out = buf_detach(&b, NULL);
+	rc = 0;
+out:
+	memset(chunk, 0, sizeof chunk);
+	if (b.data != NULL) {
+		memset(b.data, 0, b.cap);
+		buf_release(&b);
+	}
+	close(fd);
+	return (rc);
+}
+
+/*
+ * put --remote: the same sources read the same way, records sent to a
+ * "wtc serve" in batches.  Each batch keeps, in reading order, the records
+ * to send and the items the input refused, so that messages come out in
+ * the order a local put prints them.
+ */
+struct put_remote_item {
+	size_t		 off;		/* in text */
+	size_t		 len;
+	size_t		 src;		/* index in names */
+	unsigned long	 line;
+	char		*err;		/* refused by the input; not sent */
+};
+
+struct put_remote {
+	struct put_state	*ps;
+	struct remote		*remote;
+	size_t			 max_records;	/* per request */
+	char			**names;	/* source names, by source */
+	size_t			 nnames;
+	struct put_remote_item	*items;
+	size_t			 nitems;
+	size_t			 nrecords;	/* items to send */
+	struct buf		 text;
+	struct remote_item	*ritems;
+	char			**errors;
+};
+
+static void
+put_remote_log(void *arg, const char *msg)
+{
+	cli_info(arg, "%s", msg);
+}
+
+static int
+put_remote_status(enum remote_fail fail)
+{
+	switch (fail) {
+	case REMOTE_FAIL_USAGE:
+		return (EXIT_USAGE);
+	case REMOTE_FAIL_UNAVAILABLE:
+	case REMOTE_FAIL_AUTH:
+		return (EXIT_UNAVAILABLE);
+	default:
+		return (EXIT_SOFTWARE);
+	}
+}
+
+/* Send the batch and report each item; -1 after a fatal error. */
+static int
+put_remote_flush(struct put_remote *pr)
+{
+	struct put_state	*ps = pr->ps;
+	struct put_remote_item	*it;
+	enum remote_fail	 fail;
+	char			*err = NULL;
+	size_t			 i, k, ndone = 0;
+	int			 rc;
+
+	if (pr->nitems == 0)
+		return (0);
+	for (i = 0, k = 0; i < pr->nitems; i++) {
+		if (pr->items[i].err != NULL)
+			continue;
+		pr->ritems[k].text = pr->text.data + pr->items[i].off;
+		pr->ritems[k++].len = pr->items[i].len;
+	}
+	rc = remote_write(pr->remote, pr->ritems, k, pr->errors, &ndone,
+	    &fail, &err);
+	for (i = 0, k = 0; i < pr->nitems; i++) {
+		it = &pr->items[i];
+		if (it->err != NULL) {
+			cli_error(ps->cli, "%s:%lu: %s", pr->names[it->src],
+			    it->line, it->err);
+			free(it->err);
+			it->err = NULL;
+			ps->rejected++;
+			continue;
+		}
+		if (k >= ndone) {
+			k++;
+			continue;
+		}
+		if (pr->errors[k] == NULL)
+			ps->accepted++;
+		else {
+			cli_error(ps->cli, "%s:%lu: %s", pr->names[it->src],
+			    it->line, pr->errors[k]);
+			free(pr->errors[k]);
+			pr->errors[k] = NULL;
+			ps->rejected++;
+		}
+		k++;
+	}
+	if (rc != 0) {
+		cli_error(ps->cli, "%s", err);
+		if (ndone > 0)
+			cli_error(ps->cli, "%llu records were written; of the "
+			    "last %zu sent, none was acknowledged",
+			    (unsigned long long)ps->accepted, k - ndone);
+		else
+			cli_error(ps->cli, "%llu records before this batch of "
+			    "%zu were written; none of this batch was "
+			    "acknowledged", (unsigned long long)ps->accepted, k);
+		free(err);
+		ps->fatal = put_remote_status(fail);
+	}
+	pr->nitems = 0;
+	pr->nrecords = 0;
+	buf_reset(&pr->text);
+	put_progress(ps, 0);
+	return (rc);
+}
+
+static struct put_remote_item *
+put_remote_add(struct put_remote *pr, size_t src, unsigned long line)
+{
+	struct put_remote_item	*it = &pr->items[pr->nitems++];
+
+	memset(it, 0, sizeof *it);
+	it->src = src;
+	it->line = line;
+	return (it);
+}
+
+/* Read one source into batches.  -1 after a fatal error (ps->fatal set). */
+static int
+put_remote_source(struct put_remote *pr, struct input *in, size_t src)
+{
+	struct put_state	*ps = pr->ps;
+	struct put_remote_item	*it;
+	const char		*text;
+	size_t			 len;
+	unsigned long		 line;
+	char			*err = NULL;
+	int			 r;
+
+	for (;;) {
+		r = input_next(in, &text, &len, &line, &err);
+		if (r == 0)
+			return (0);
+		if (r == -2) {
+			/* What was read before goes, as a local put's. */
+			if (put_remote_flush(pr) == 0) {
+				cli_error(ps->cli, "%s", err);
+				ps->fatal = EXIT_IOERR;
+			}
+			free(err);
+			return (-1);
+		}
+		/* Refused items wait in the batch too, but not for ever. */
+		if (pr->nitems == 2 * pr->max_records ||
+		    (r == 1 && (pr->nrecords == pr->max_records ||
+		    (pr->nrecords > 0 && pr->text.len + len > REMOTE_MAX_BODY)))) {
+			if (put_remote_flush(pr) != 0) {
+				free(err);
+				return (-1);
+			}
+		}
+		it = put_remote_add(pr, src, line);
+		if (r == -1 || r == -3) {	/* -3: and the source ends here */
+			it->err = err;
+			err = NULL;
+			continue;
+		}
+		ps->seen++;
+		it->off = pr->text.len;
+		it->len = len;
+		buf_add(&pr->text, text, len);
+		pr->nrecords++;
+	}
+}
+
+static int
+put_remote_run(struct put_state *ps, const char *url, const char *token,
+    unsigned retry_for, struct put_source_spec *specs, size_t nspecs)
+{
+	struct put_remote	 pr;
+	struct remote_opts	 ropts;
+	enum remote_fail	 fail;
+	struct input		*in;
+	char			*err = NULL;
+	size_t			 i;
+	int			 rc;
+
+	memset(&ropts, 0, sizeof ropts);
+	ropts.url = url;
+	ropts.token = token;
+	ropts.user_agent = "wtc/" PACKAGE_VERSION;
+	ropts.retry_for_s = retry_for;
+	ropts.verbose = ps->cli->verbose;
+	ropts.log = put_remote_log;
+	ropts.log_arg = ps->cli;
+	memset(&pr, 0, sizeof pr);
+	pr.ps = ps;
+	if ((pr.remote = remote_new(&ropts, &fail, &err)) == NULL) {
+		if (fail == REMOTE_FAIL_USAGE)
+			rc = cli_usage_error(ps->cli, "%s", err);
+		else {
+			cli_error(ps->cli, "%s", err);
+			rc = put_remote_status(fail);
+		}
+		free(err);
+		return (rc);
+	}
+	pr.max_records = ps->batch_max < REMOTE_MAX_BATCH ? ps->batch_max :
+	    REMOTE_MAX_BATCH;
+	pr.items = xcalloc(2 * pr.max_records, sizeof *pr.items);
+	pr.ritems = xcalloc(pr.max_records, sizeof *pr.ritems);
+	pr.errors = xcalloc(pr.max_records, sizeof *pr.errors);
+	pr.names = xcalloc(nspecs, sizeof *pr.names);
+	if (ps->cli->verbose)
+		cli_info(ps->cli, "sending records to '%s'",
+		    remote_url(pr.remote));
+	ps->progress = isatty(STDERR_FILENO);
+	ps->start_ms = ps->last_progress_ms = now_ms();
+
+	for (i = 0; i < nspecs && ps->fatal == 0; i++) {
+		if ((in = put_open(ps, &specs[i])) == NULL) {
+			if (put_remote_flush(&pr) == 0)
+				ps->fatal = EXIT_NOINPUT;
+			break;
+		}
+		pr.names[i] = xstrdup(input_name(in));
+		pr.nnames = i + 1;
+		put_remote_source(&pr, in, i);
+		input_free(in);
+	}
+	if (ps->fatal == 0)
+		put_remote_flush(&pr);
+	put_summary(ps);
+
+	for (i = 0; i < pr.nitems; i++)
+		free(pr.items[i].err);
+	for (i = 0; i < pr.nnames; i++)
+		free(pr.names[i]);
+	free(pr.names);
+	free(pr.items);
+	free(pr.ritems);
+	free(pr.errors);
+	buf_release(&pr.text);
+	remote_free(pr.remote);
+	if (ps->fatal != 0)
+		return (ps->fatal);
+	return (ps->rejected > 0 ? EXIT_DATA : 0);
+}
+#endif
+
 static int
 put_run(struct cli *cli, int argc, char **argv)
 {
@@ -273,6 +603,8 @@ put_run(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "no-drain", no_argument, NULL, OPT_NO_DRAIN },
 		{ "remote", required_argument, NULL, OPT_REMOTE },
+		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+		{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },
 		{ NULL, 0, NULL, 0 }
 	};
 	extern const struct cmd	 cmd_put;
@@ -283,7 +615,9 @@ put_run(struct cli *cli, int argc, char **argv)
 	struct ingest_opts	 iopts;
 	enum ingest_fail	 fail;
 	char			*err = NULL, *end;
-	const char		*remote = NULL;
+	const char		*remote = NULL, *token_file = NULL;
+	char			*token = NULL;
+	unsigned		 retry_for = REMOTE_DEFAULT_RETRY_FOR;
 	int			 ch, rc, no_drain = 0, pass, stdin_used = 0;
 	unsigned long long	 v;
 
@@ -344,6 +678,20 @@ put_run(struct cli *cli, int argc, char **argv)
 		case OPT_REMOTE:
 			remote = optarg;
 			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
+			break;
+		case OPT_RETRY_FOR:
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || *optarg == '-' ||
+			    *optarg == '\0' || v > 86400) {
+				free(specs);
+				return (cli_usage_error(cli, "invalid value '%s' for "
+				    "--retry-for", optarg));
+			}
+			retry_for = (unsigned)v;
+			break;
 		case '?':
 			free(specs);
 			return (cli_bad_option(cli, argv));
@@ -371,19 +719,39 @@ put_run(struct cli *cli, int argc, char **argv)
 		nspecs = 1;
 		stdin_used = 1;
 	}
-	if ((rc = cli_resolve(cli)) != 0) {
+	if (remote == NULL && token_file != NULL) {
 		free(specs);
-		return (rc);
+		return (cli_usage_error(cli, "--token-file needs --remote"));
 	}
-
 	if (remote != NULL) {
-#ifdef HAVE_REMOTE
-		rc = remote_put_main(cli, remote, specs, nspecs);
+		/* The server validates: a first pass here has no schema. */
+		if (ps.abort_mode) {
+			free(specs);
+			return (cli_usage_error(cli, "--on-error=abort is not "
+			    "supported with --remote"));
+		}
+#ifdef HAVE_CURL
+		if (token_file != NULL &&
+		    (rc = put_read_token(cli, token_file, &token)) != 0) {
+			free(specs);
+			return (rc);
+		}
+		rc = put_remote_run(&ps, remote, token, retry_for, specs, nspecs);
+		if (token != NULL) {
+			memset(token, 0, strlen(token));
+			free(token);
+		}
 #else
+		(void)retry_for;
+		(void)token;
 		cli_error(cli, "--remote is not available: wtc was built "
 		    "without libcurl");
 		rc = EXIT_USAGE;
 #endif
+		free(specs);
+		return (rc);
+	}
+	if ((rc = cli_resolve(cli)) != 0) {
 		free(specs);
 		return (rc);
 	}
