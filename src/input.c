@@ -363,6 +363,18 @@ input_fail(struct input *in, unsigned long *line, char **err)
 	return (-2);
 }
 
+/*
+ * The source is malformed from here on (an array cut short, text after
+ * it): report it once with -3, then behave as at the end.
+ */
+static int
+input_fail_syntax(struct input *in, unsigned long *line)
+{
+	in->done = 1;
+	*line = in->line;
+	return (-3);
+}
+
 /* Skip a BOM and blanks, then pick the format from the next byte. */
 static int
 input_detect(struct input *in, char **err)
@@ -651,7 +663,7 @@ input_next_array(struct input *in, const char **text, size_t *len,
 			}
 			err_set(err, "JSON array is not closed "
 			    "(unexpected end of input)");
-			return (input_fail(in, line, err));
+			return (input_fail_syntax(in, line));
 		}
 
 		switch (in->astate) {
@@ -691,7 +703,7 @@ input_next_array(struct input *in, const char **text, size_t *len,
 		case INPUT_A_DONE:
 			*line = in->line;
 			err_set(err, "trailing characters after the JSON array");
-			return (input_fail(in, line, err));
+			return (input_fail_syntax(in, line));
 		case INPUT_A_AFTER:
 			if (c == ',') {
 				in->astate = INPUT_A_VALUE;

@@ -43,7 +43,10 @@ struct input	*input_open_string(const char *label, const char *text, size_t max_
  * the item starts); 0 at the end; -1 with *err for a bad item that was
  * skipped (too long, or an array element that is not well-formed) with
  * *line set: the caller reports it and calls again; -2 with *err for a fatal
- * error (I/O, bad gzip data, an array cut short): stop reading this source.
+ * error (I/O, bad gzip data): stop reading this source; -3 with *err and
+ * *line when the source is malformed from there on (an array cut short,
+ * text after the array): the items already returned stand, the caller
+ * reports it as bad input, and later calls return 0.
  */
 int		 input_next(struct input *, const char **text, size_t *len,
 		    unsigned long *line, char **err);

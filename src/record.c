@@ -1099,10 +1099,39 @@ rec_unknown(struct rec_parser *ps, const char *key)
 static int
 rec_not_object(struct rec_parser *ps)
 {
-	unsigned char	 c = *ps->p;
+	const unsigned char	*p = ps->p;
+	const char		*q;
+	unsigned char	 c = *p;
+	size_t		 left = (size_t)(ps->end - p);
+	int		 whole = 0;
 
-	if (c == '[' || c == '"' || c == 't' || c == 'f' || c == 'n' ||
-	    c == '-' || (c >= '0' && c <= '9'))
+	/*
+	 * Name the kind only when a whole value of that kind is there:
+	 * "name=x" is not a JSON null, it is not JSON at all.
+	 */
+	if (c == '[' || c == '"')
+		whole = 1;
+	else if (c == 't' || c == 'f' || c == 'n') {
+		q = c == 't' ? "true" : c == 'f' ? "false" : "null";
+		if (left >= strlen(q) && memcmp(p, q, strlen(q)) == 0) {
+			p += strlen(q);
+			whole = 1;
+		}
+	} else if (c == '-' || (c >= '0' && c <= '9')) {
+		if (c == '-')
+			p++;
+		if (p < ps->end && *p >= '0' && *p <= '9') {
+			while (p < ps->end && ((*p >= '0' && *p <= '9') ||
+			    *p == '.' || *p == 'e' || *p == 'E' || *p == '+' ||
+			    *p == '-'))
+				p++;
+			whole = 1;
+		}
+	}
+	if (whole && c != '[' && c != '"' && p < ps->end && *p != ' ' &&
+	    *p != '\t' && *p != '\r' && *p != '\n')
+		whole = 0;
+	if (whole)
 		return (err_set(ps->err, "record must be a JSON object, not %s",
 		    rec_kind(c)));
 	return (rec_syntax(ps, ps->p, "expected '{'"));

@@ -67,7 +67,7 @@ run_input(struct input *in, struct run *run)
 			err = NULL;
 		}
 		run->n++;
-		if (rc == 0 || rc == -2)
+		if (rc == 0 || rc == -2 || rc == -3)
 			break;
 	}
 	free(err);
@@ -545,6 +545,14 @@ check_fatal_end(const struct run *run, int i, const char *err)
 	assert_int_equal(run->n, i + 1);
 }
 
+/* A malformed source: -3 once, the items before it stand. */
+static void
+check_syntax_end(const struct run *run, int i, const char *err)
+{
+	check_error(run, i, -3, err, 0);
+	assert_int_equal(run->n, i + 1);
+}
+
 static void
 test_array_unclosed(void **state)
 {
@@ -557,29 +565,30 @@ test_array_unclosed(void **state)
 
 	run_string("[{\"a\":1},{\"b\":", 0, &run);
 	check_item(&run, 0, "{\"a\":1}", 1);
-	check_fatal_end(&run, 1,
+	check_syntax_end(&run, 1,
 	    "JSON array is not closed (unexpected end of input)");
 	run_free(&run);
 
 	run_string("[{\"a\":1}\n", 0, &run);
 	check_item(&run, 0, "{\"a\":1}", 1);
-	check_fatal_end(&run, 1,
+	check_syntax_end(&run, 1,
 	    "JSON array is not closed (unexpected end of input)");
 	run_free(&run);
 
 	run_string("[\"abc]", 0, &run);
-	check_fatal_end(&run, 0,
+	check_syntax_end(&run, 0,
 	    "JSON array is not closed (unexpected end of input)");
 	run_free(&run);
 
-	/* Fatal errors stick. */
+	/* Reported once, then the source is at its end. */
 	in = input_open_string("<argument 1>", "[1,", 0);
 	assert_int_equal(input_next(in, &text, &len, &line, &err), 1);
-	assert_int_equal(input_next(in, &text, &len, &line, &err), -2);
-	assert_int_equal(input_next(in, &text, &len, &line, &err), -2);
+	assert_int_equal(input_next(in, &text, &len, &line, &err), -3);
 	assert_string_equal(err,
 	    "JSON array is not closed (unexpected end of input)");
 	free(err);
+	err = NULL;
+	assert_int_equal(input_next(in, &text, &len, &line, &err), 0);
 	input_free(in);
 }
 
@@ -590,12 +599,12 @@ test_array_trailing(void **state)
 
 	run_string("[{\"a\":1}]\n  x", 0, &run);
 	check_item(&run, 0, "{\"a\":1}", 1);
-	check_error(&run, 1, -2, "trailing characters after the JSON array", 2);
+	check_error(&run, 1, -3, "trailing characters after the JSON array", 2);
 	assert_int_equal(run.n, 2);
 	run_free(&run);
 
 	run_string("[][]", 0, &run);
-	check_fatal_end(&run, 0, "trailing characters after the JSON array");
+	check_syntax_end(&run, 0, "trailing characters after the JSON array");
 	run_free(&run);
 }
 
