@@ -8,6 +8,12 @@
  * failed write the writer abandons its segment and starts a fresh one, so
  * damage is always a torn tail of a sealed segment.
  *
+ * A new segment is preallocated to its full size and frames are written in
+ * place with pwrite: an fdatasync that does not have to change the file's
+ * size is much cheaper.  A clean close cuts the segment back to its data, so
+ * only a writer that died leaves a tail of zeros, which readers take as the
+ * end of the segment.
+ *
  * The reader walks the segments in name order.  When a live segment has
  * nothing new it moves on to the others and comes back later, so one busy
  * or idle writer never holds up the rest.  Because of that the checkpoint
@@ -19,6 +25,7 @@
 
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -268,6 +275,30 @@ open_dir(const char *dir, int create, int *dirfd, char **err)
 	return (0);
 }
 
+/* pwrite all of buf at off, retrying on EINTR and short writes; 0 or -1. */
+static int
+pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return (-1);
+		if (n == 0) {
+			errno = EIO;
+			return (-1);
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return (0);
+}
+
 /* Writer ----------------------------------------------------------------- */
 
 #define SPOOL_FAIL_WRITE	1
@@ -284,6 +315,7 @@ struct spool_writer {
 	char		*dir;
 	int		 dirfd;
 	uint64_t	 seg_max;
+	int		 prealloc;	/* try to preallocate new segments */
 
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
@@ -293,8 +325,9 @@ struct spool_writer {
 	uint64_t	 seq;		/* last sequence number given */
 	uint64_t	 written;	/* last one written to fd */
 	uint64_t	 durable;	/* last one covered by an fdatasync */
-	uint64_t	 size;		/* bytes of whole frames */
+	uint64_t	 size;		/* bytes of whole frames: the write offset */
 	uint64_t	 synced_size;
+	int		 zero_tail;	/* the segment is preallocated past size */
 	int		 syncing;	/* a thread is in fdatasync */
 	int		 failed;	/* SPOOL_FAIL_*: abandon segment */
 	uint64_t	 syncs;
@@ -354,6 +387,30 @@ writer_lost(struct spool_writer *w, uint64_t seq)
 }
 
 /*
+ * Preallocate a new, empty segment to its full size; 1 if done.  Any
+ * failure (no support, a full disk, a file size limit) falls back to
+ * appending: the writes themselves report a disk that is really full.
+ */
+static int
+writer_prealloc(struct spool_writer *w, int fd)
+{
+	struct rlimit	 rl;
+
+	/* Past a file size limit fallocate would raise SIGXFSZ. */
+	if (w->seg_max > (uint64_t)INT64_MAX || (getrlimit(RLIMIT_FSIZE,
+	    &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)rl.rlim_cur < w->seg_max))
+		return (0);
+	if (fallocate(fd, 0, 0, (off_t)w->seg_max) == 0)
+		return (1);
+	/* A failed fallocate may have allocated part of the space. */
+	if (ftruncate(fd, 0) != 0) {
+		/* The header write below reports a real problem. */
+	}
+	return (0);
+}
+
+/*
  * Create a new segment under a temporary name, lock it, write its header,
  * then give it its real name, so a reader never sees a segment that is
  * unlocked only because its writer has not locked it yet.
@@ -362,7 +419,7 @@ static int
 writer_start(struct spool_writer *w, char **err)
 {
 	char	*name = NULL, *tmp = NULL, *path = NULL;
-	int	 fd = -1, rc = -1, tries, e;
+	int	 fd = -1, rc = -1, tries, e, zero_tail = 0;
 
 	for (tries = 0;; tries++) {
 		free(name);
@@ -372,7 +429,7 @@ writer_start(struct spool_writer *w, char **err)
 		tmp = xasprintf("tmp-%s", name);
 		path = xasprintf("%s/%s", w->dir, name);
 		fd = openat(w->dirfd, tmp,
-		    O_CREAT | O_EXCL | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+		    O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd == -1) {
 			if (errno == EEXIST && tries < 10)
 				continue;
@@ -385,7 +442,8 @@ writer_start(struct spool_writer *w, char **err)
 			    path, strerror(errno));
 			goto out;
 		}
-		if (write_all(fd, SPOOL_SEG_MAGIC, SPOOL_SEG_HDR) != 0) {
+		zero_tail = w->prealloc && writer_prealloc(w, fd);
+		if (pwrite_all(fd, SPOOL_SEG_MAGIC, SPOOL_SEG_HDR, 0) != 0) {
 			err_set(err, "cannot write spool segment '%s': %s",
 			    path, strerror(errno));
 			goto out;
@@ -425,6 +483,7 @@ writer_start(struct spool_writer *w, char **err)
 	w->path = path;
 	path = NULL;
 	w->size = w->synced_size = SPOOL_SEG_HDR;
+	w->zero_tail = zero_tail;
 	w->failed = 0;
 	rc = 0;
 out:
@@ -451,7 +510,7 @@ writer_flush(struct spool_writer *w, char **err)
 
 	if (w->out.len == 0)
 		return (0);
-	if (write_all(w->fd, w->out.data, w->out.len) != 0) {
+	if (pwrite_all(w->fd, w->out.data, w->out.len, w->size) != 0) {
 		msg = xasprintf("cannot write spool segment '%s': %s", w->path,
 		    strerror(errno));
 		if (ftruncate(w->fd, (off_t)w->size) != 0) {
@@ -496,14 +555,23 @@ static int
 writer_seal(struct spool_writer *w, char **err)
 {
 	const char	*name;
-	int		 rc = 0;
+	int		 rc = 0, cut;
 
 	if (w->fd == -1)
 		return (0);
 	if (!w->failed && writer_flush(w, err) != 0)
 		rc = -1;
-	if (w->failed != SPOOL_FAIL_SYNC && w->written > w->durable) {
-		if (fdatasync(w->fd) != 0) {
+	/*
+	 * Cut the preallocated tail off while the lock is still held, so a
+	 * sealed segment normally ends with its last frame; fsync makes the
+	 * new size durable along with the data.  If the cut fails the zeros
+	 * stay, and readers take them as the end.  (After a failure the
+	 * segment was cut back already.)
+	 */
+	cut = w->zero_tail && !w->failed && w->size > SPOOL_SEG_HDR &&
+	    ftruncate(w->fd, (off_t)w->size) == 0;
+	if (w->failed != SPOOL_FAIL_SYNC && (w->written > w->durable || cut)) {
+		if ((cut ? fsync(w->fd) : fdatasync(w->fd)) != 0) {
 			writer_sync_failed(w, errno, err);
 			rc = -1;
 		} else
@@ -512,6 +580,7 @@ writer_seal(struct spool_writer *w, char **err)
 	}
 	close(w->fd);
 	w->fd = -1;
+	w->zero_tail = 0;
 	if (w->size == SPOOL_SEG_HDR) {
 		name = strrchr(w->path, '/') + 1;
 		unlinkat(w->dirfd, name, 0);
@@ -554,6 +623,10 @@ spool_writer_open(const char *dir, char **err)
 		if (errno == 0 && *end == '\0' && v > 0)
 			w->seg_max = v;
 	}
+
+	/* WTC_SPOOL_PREALLOC=0 turns preallocation off (for tests). */
+	w->prealloc = (s = getenv("WTC_SPOOL_PREALLOC")) == NULL ||
+	    strcmp(s, "0") != 0;
 
 	if (open_dir(dir, 1, &w->dirfd, err) != 0 ||
 	    writer_start(w, err) != 0) {
@@ -715,7 +788,8 @@ struct spool_seg {
 	uint64_t	 committed;	/* landed up to here (checkpoint) */
 	uint64_t	 off;		/* where reading resumes */
 	uint64_t	 damage;	/* start of damage skipped, or 0 */
-	int		 torn;		/* it began as a short frame */
+	uint64_t	 damage_end;	/* where the frame it began with would end, or 0 */
+	uint64_t	 nz_end;	/* just past its last nonzero byte so far */
 	int		 done;		/* sealed and read to off */
 	int		 bad;		/* bad header: left alone */
 	int		 gone;		/* gone from the directory */
@@ -738,7 +812,7 @@ struct spool_reader {
 	int		 dirfd;
 	spool_warn_cb	*warn;
 	void		*arg;
-	int		 stat_mode;	/* lock-free: tails not torn */
+	int		 stat_mode;	/* for spool_stat: no visits, tails not torn */
 	uint64_t	 damaged;	/* damaged regions reported */
 	int		 idle;		/* last read found nothing */
 
@@ -1087,6 +1161,7 @@ reader_open_seg(struct spool_reader *r, char **err)
 	}
 	r->fd = fd;
 	r->sealed = r->eof = 0;
+	s->damage = 0;		/* s->off is where a frame starts */
 	r->boff = s->off;
 	r->start = r->end = 0;
 	return (1);
@@ -1137,27 +1212,123 @@ segment_live(int fd)
 	return (1);
 }
 
+/*
+ * segs[cur] was seen unlocked.  Bytes read before that may have been
+ * written since (a preallocated segment is written in place), so the window
+ * past the current position is read again.
+ */
+static void
+reader_sealed(struct spool_reader *r)
+{
+	r->sealed = 1;
+	r->end = r->start;
+}
+
+/* Index of the first nonzero byte of p[0..n), n if none. */
+static size_t
+first_nonzero(const uint8_t *p, size_t n)
+{
+	uint64_t	 w[4];
+	size_t		 i = 0;
+
+	while (i + sizeof w <= n) {
+		memcpy(w, p + i, sizeof w);
+		if ((w[0] | w[1] | w[2] | w[3]) != 0)
+			break;
+		i += sizeof w;
+	}
+	while (i < n && p[i] == 0)
+		i++;
+	return (i);
+}
+
+/* Length of p[0..n) without its trailing zero bytes. */
+static size_t
+nonzero_len(const uint8_t *p, size_t n)
+{
+	uint64_t	 w;
+
+	while (n >= sizeof w) {
+		memcpy(&w, p + n - sizeof w, sizeof w);
+		if (w != 0)
+			break;
+		n -= sizeof w;
+	}
+	while (n > 0 && p[n - 1] == 0)
+		n--;
+	return (n);
+}
+
+/*
+ * How long the frame that p starts would be, judged from as much of its
+ * header as is there (zeros past a tear included); 0 if p does not start
+ * like a frame at all.
+ */
+static uint64_t
+frame_extent(const uint8_t *p, size_t avail)
+{
+	static const uint8_t	 magic[4] = { 0x57, 0x54, 0x43, 0x46 };
+	uint32_t		 len;
+	size_t			 i;
+
+	for (i = 0; i < sizeof magic && i < avail; i++) {
+		if (p[i] != magic[i])
+			return (i > 0 && p[i] == 0 ? SPOOL_FRAME_HDR : 0);
+	}
+	if (avail < 8)
+		return (SPOOL_FRAME_HDR);
+	len = le32_get(p + 4);
+	if (len == 0 || len > SPOOL_FRAME_MAX)
+		return (SPOOL_FRAME_HDR);
+	return (SPOOL_FRAME_HDR + (uint64_t)len);
+}
+
+/* Move the window's start past zero bytes: 1 at a nonzero byte, 0 at the end, -1. */
+static int
+reader_skip_zeros(struct spool_reader *r, char **err)
+{
+	int	 rv;
+
+	for (;;) {
+		r->start += first_nonzero(r->buf + r->start, r->end - r->start);
+		if (r->start < r->end)
+			return (1);
+		if ((rv = reader_fill(r, err)) != 1)
+			return (rv);
+	}
+}
+
+/* Skipping damaged bytes buf[from..to): note where the last nonzero one ends. */
+static void
+reader_skip(struct spool_reader *r, struct spool_seg *s, size_t from, size_t to)
+{
+	size_t	 n;
+
+	if ((n = nonzero_len(r->buf + from, to - from)) > 0)
+		s->nz_end = r->boff + from + n;
+	r->start = to;
+}
+
 /* Scan for the next valid frame: 1 found at start, 0 need more or none. */
 static int
-reader_resync(struct spool_reader *r)
+reader_resync(struct spool_reader *r, struct spool_seg *s)
 {
 	const uint8_t	*p, *pl;
-	size_t		 plen, flen;
+	size_t		 plen, flen, at;
 	int		 rv;
 
 	while (r->start < r->end) {
 		p = memchr(r->buf + r->start, 0x57, r->end - r->start);
-		if (p == NULL) {
-			r->start = r->end;
+		at = p == NULL ? r->end : (size_t)(p - r->buf);
+		reader_skip(r, s, r->start, at);
+		if (p == NULL)
 			break;
-		}
-		r->start = (size_t)(p - r->buf);
 		rv = spool_frame_parse(p, r->end - r->start, &pl, &plen, &flen);
 		if (rv == 1)
 			return (1);
 		if (rv == 0 && !r->eof)
 			return (0);
-		r->start++;
+		reader_skip(r, s, r->start, r->start + 1);
 	}
 	return (0);
 }
@@ -1165,15 +1336,22 @@ reader_resync(struct spool_reader *r)
 /*
  * Next frame from segs[cur]: 1 with the frame, 0 when the segment has
  * nothing more for now (or ever: then it is marked done), -1 on error.
+ *
+ * Where a frame should start but does not, a live segment is still being
+ * written (a preallocated one holds zeros there until then): wait.  Only a
+ * sealed segment has damage.  In a sealed segment zeros up to the end are
+ * the preallocated tail of a writer that died, not damage; zeros with data
+ * after them are damage.  A frame cut short by the end of the file or by
+ * that tail of zeros is a torn write.
  */
 static int
 reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
     struct spool_pos *pos, char **err)
 {
 	struct spool_seg	*s = &r->segs[r->cur];
-	const uint8_t		*pl;
+	const uint8_t		*p, *pl;
 	size_t			 avail, plen, flen;
-	uint64_t		 prev, here;
+	uint64_t		 prev, here, ext;
 	int			 rv;
 
 	if (r->fd == -1 && (rv = reader_open_seg(r, err)) != 1)
@@ -1181,8 +1359,9 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 	for (;;) {
 		avail = r->end - r->start;
 		if (s->damage == 0 && avail > 0) {
-			rv = spool_frame_parse(r->buf + r->start, avail, &pl,
-			    &plen, &flen);
+			p = r->buf + r->start;
+			rv = p[0] == 0 ? -1 :
+			    spool_frame_parse(p, avail, &pl, &plen, &flen);
 			if (rv == 1) {
 				prev = s->off;
 				r->start += flen;
@@ -1198,15 +1377,40 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 				return (1);
 			}
 			if (rv == -1 || r->eof) {
-				/* A short frame at the very end is torn. */
-				s->damage = r->boff + r->start;
-				s->torn = (rv == 0);
-				r->start++;
+				if (!r->sealed) {
+					if (segment_live(r->fd)) {
+						/* Not written yet. */
+						s->off = r->boff + r->start;
+						return (0);
+					}
+					reader_sealed(r);
+					continue;
+				}
+				here = r->boff + r->start;
+				if (p[0] != 0) {
+					ext = frame_extent(p, avail);
+					s->damage = here;
+					s->damage_end = ext == 0 ? 0 : here + ext;
+					reader_skip(r, s, r->start, r->start + 1);
+					continue;
+				}
+				if ((rv = reader_skip_zeros(r, err)) == -1)
+					return (-1);
+				if (rv == 0) {
+					/* Zeros to the end: the end. */
+					prev = s->off;
+					s->off = here;
+					s->done = 1;
+					reader_note(r, s, prev, 0);
+					return (0);
+				}
+				s->damage = here;
+				s->damage_end = 0;
+				s->nz_end = here;
 				continue;
 			}
 		} else if (s->damage != 0) {
-			here = r->boff + r->start;
-			if (reader_resync(r)) {
+			if (reader_resync(r, s)) {
 				here = r->boff + r->start;
 				reader_warn(r, "spool segment '%s/%s': damaged "
 				    "data at offset %" PRIu64 ", skipped "
@@ -1220,22 +1424,28 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 				continue;
 			}
 			if (r->eof) {
-				here = r->boff + r->end;
-				if (s->torn)
+				/* Damage to the end, then maybe zeros. */
+				here = s->nz_end;
+				if (s->damage_end != 0 && here < s->damage_end)
 					reader_warn(r, "spool segment '%s/%s': "
 					    "torn write at offset %" PRIu64
 					    " (%" PRIu64 " bytes ignored)",
 					    r->dir, s->name, s->damage,
 					    here - s->damage);
-				else
+				else {
 					reader_warn(r, "spool segment '%s/%s': "
 					    "damaged data at offset %" PRIu64
 					    ", skipped %" PRIu64 " bytes",
 					    r->dir, s->name, s->damage,
 					    here - s->damage);
-				r->damaged++;
-				prev = s->damage;
+					r->damaged++;
+				}
+				prev = s->off;
+				s->off = here;
 				s->damage = 0;
+				s->done = 1;
+				reader_note(r, s, prev, 0);
+				return (0);
 			}
 		}
 		if (r->eof) {
@@ -1252,15 +1462,13 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 			continue;
 		}
 		if (!r->sealed) {
-			if (r->stat_mode && s->damage != 0)
-				r->damaged++;	/* damage up to the end */
 			if (r->stat_mode || segment_live(r->fd)) {
 				/* Nothing more for now; resume here later. */
 				s->off = r->boff + r->start;
 				return (0);
 			}
 			/* Read again: it may have grown before it let go. */
-			r->sealed = 1;
+			reader_sealed(r);
 			continue;
 		}
 		r->eof = 1;
@@ -1315,7 +1523,6 @@ spool_rewind(struct spool_reader *r)
 		s = &r->segs[i];
 		s->off = s->committed;
 		s->damage = 0;
-		s->torn = 0;
 		if (!s->gone)
 			s->done = 0;
 	}

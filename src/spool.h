@@ -1,6 +1,6 @@
 /*
- * The spool: a directory of append-only segment files that hold every
- * accepted record until the drainer has landed it in MySQL.
+ * The spool: a directory of segment files, each written front to back, that
+ * hold every accepted record until the drainer has landed it in MySQL.
  *
  * Layout (DIR is created 0700, files 0600):
  *   DIR/seg-<16 hex µs>-<pid>-<8 hex random>.wtc   segments
@@ -10,10 +10,21 @@
  * A segment starts with an 8-byte magic "WTCSPL01" and holds frames:
  *   u32 magic 0x46435457 ("WTCF") | u32 payload length | u32 crc32c(length bytes + payload) | payload
  * (little endian).  A frame is either whole and CRC-valid, or it is damage:
- * the reader never hands out damaged bytes.  Damage in the middle of a
- * segment is skipped by scanning for the next valid frame and reported; a
- * short tail is "not yet written" while the segment's writer is alive and
- * a torn write (reported, skipped) once it is gone.
+ * the reader never hands out damaged bytes.
+ *
+ * A writer preallocates each new segment to the size limit (fallocate; where
+ * that fails it simply appends) and writes frames in place, so the file may
+ * hold zeros past its data.  On a clean close the writer cuts the segment
+ * back to its data before it lets go of it.  So where a frame should start
+ * but does not (zeros, a short or bad frame), the reader:
+ *  - on a live segment, waits: the writer has not written it yet.  (Damage
+ *    in a live segment is therefore only handled once it is sealed.)
+ *  - on a sealed segment: zeros up to the end are its end, not damage (a
+ *    writer that died); a frame cut short by the end of the file or by such
+ *    zeros is a torn write (reported, skipped); anything else is damage,
+ *    reported and skipped by scanning for the next valid frame.
+ * A segment's data ends where its zero tail begins; that, not the file
+ * size, is where the drainer must have landed to remove it.
  *
  * Each writer (a put process or a serve) owns one open segment, holds an
  * exclusive flock on it while it is open, and rotates to a new segment when
@@ -100,7 +111,11 @@ void		 spool_reader_free(struct spool_reader *);
  */
 int		 spool_lock_drainer(const char *dir, int *fd, char **err);
 
-/* What is waiting in a spool, without taking any lock. */
+/*
+ * What is waiting in a spool, without holding any lock (it only tests a
+ * segment's lock where it has to tell "not written yet" from an end).
+ * Damaged regions count; the torn tail of a writer that died does not.
+ */
 struct spool_stats {
 	uint64_t	 segments;
 	uint64_t	 records;	/* whole frames past the checkpoint */

@@ -1,14 +1,20 @@
 /*
  * Unit tests for the spool: crc32c, frame encoding, writer and reader
  * round trips with rotation, recovery from damaged files, group commit,
- * write errors, and a writer killed at a random moment.
+ * write errors, a writer killed at a random moment, and preallocated
+ * segments (their zero tails, and the fallback to plain appends).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spool.h"
@@ -419,25 +426,72 @@ test_roundtrip_rotation(void **state)
 	rmdir_all(dir);
 }
 
+/* Whether fallocate works in dir (the spool then preallocates). */
+static int
+can_prealloc(const char *dir)
+{
+	char	*p;
+	int	 fd, ok;
+
+	p = xasprintf("%s/probe", dir);
+	assert_true((fd = open(p, O_CREAT | O_RDWR, 0600)) != -1);
+	ok = fallocate(fd, 0, 0, 4096) == 0;
+	close(fd);
+	unlink(p);
+	free(p);
+	return (ok);
+}
+
+/*
+ * A segment "being written" by the test itself: header, flock held,
+ * preallocated to 64 KiB if prealloc.  Sorts before real segments.
+ */
+static int
+fake_live_segment(const char *dir, int prealloc, char **path)
+{
+	int	 fd;
+
+	*path = xasprintf("%s/seg-0000000000000001-1-00000000.wtc", dir);
+	assert_true((fd = open(*path, O_CREAT | O_EXCL | O_RDWR, 0600)) != -1);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	if (prealloc)
+		assert_int_equal(fallocate(fd, 0, 0, 65536), 0);
+	assert_int_equal(pwrite(fd, "WTCSPL01", 8, 0), 8);
+	return (fd);
+}
+
 static void
-test_live_reader(void **state)
+live_reader(int prealloc)
 {
 	struct spool_writer	*w, *w2;
 	struct spool_reader	*r;
 	struct spool_pos	 pos;
 	struct warns		 wn = { 0 };
 	const void		*p;
-	uint8_t			 frame[12 + 5];
+	uint8_t			 frame[12 + 5], frame2[12 + 6];
 	size_t			 len;
 	char			*dir = tmpdir(), *err = NULL, *path;
 	uint64_t		 seq;
 	int			 fd;
 
+	if (prealloc && !can_prealloc(dir)) {
+		print_message("no fallocate here: skipped\n");
+		rmdir_all(dir);
+		return;
+	}
+	setenv("WTC_SPOOL_PREALLOC", prealloc ? "1" : "0", 1);
 	assert_non_null(w = spool_writer_open(dir, &err));
 	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
 	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
 
+	/* Zeros past the data of a live segment: more comes later. */
 	append_records(w, "a", 0, 10, 10);
+	path = seg_path(dir, 0);
+	if (prealloc)
+		assert_int_equal(file_size(path), SPOOL_SEGMENT_MAX);
+	else
+		assert_int_equal(file_size(path), frame_end("a", 9));
+	free(path);
 	assert_int_equal(read_expect(r, "a", 0, 10, NULL), 10);
 	append_records(w, "a", 10, 15, 5);
 	assert_int_equal(read_expect(r, "a", 10, 15, NULL), 5);
@@ -445,17 +499,37 @@ test_live_reader(void **state)
 	/* Half a frame on a live segment is "not yet", not damage. */
 	memcpy(frame + 12, "hello", 5);
 	spool_frame_header(frame, frame + 12, 5);
-	path = seg_path(dir, 0);
-	assert_true((fd = open(path, O_WRONLY | O_APPEND)) != -1);
-	assert_int_equal(write(fd, frame, 7), 7);
+	fd = fake_live_segment(dir, prealloc, &path);
+	assert_int_equal(pwrite(fd, frame, 7, 8), 7);
 	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
 	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
-	assert_int_equal(write(fd, frame + 7, sizeof frame - 7),
+	assert_int_equal(pwrite(fd, frame + 7, sizeof frame - 7, 15),
 	    sizeof frame - 7);
-	close(fd);
 	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
 	assert_int_equal(len, 5);
 	assert_memory_equal(p, "hello", 5);
+	if (prealloc) {
+		/*
+		 * Zeros then a frame, while live: a write still being copied
+		 * in, not damage.  Once the gap is written both are read.
+		 */
+		memcpy(frame2 + 12, "world!", 6);
+		spool_frame_header(frame2, frame2 + 12, 6);
+		assert_int_equal(pwrite(fd, frame2, sizeof frame2,
+		    8 + sizeof frame + sizeof frame), sizeof frame2);
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+		assert_int_equal(pwrite(fd, frame, sizeof frame,
+		    8 + sizeof frame), sizeof frame);
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		assert_memory_equal(p, "hello", 5);
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		assert_int_equal(len, 6);
+		assert_memory_equal(p, "world!", 6);
+	}
+	/* Its writer gone, the zeros left are a clean end. */
+	close(fd);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	free(path);
 
 	/* A segment created after the reader opened is seen. */
 	assert_non_null(w2 = spool_writer_open(dir, &err));
@@ -473,10 +547,17 @@ test_live_reader(void **state)
 	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
 	assert_int_equal(wn.n, 0);
 	spool_reader_free(r);
-	free(path);
+	unsetenv("WTC_SPOOL_PREALLOC");
 	warns_release(&wn);
 	free(err);
 	rmdir_all(dir);
+}
+
+static void
+test_live_reader(void **state)
+{
+	live_reader(1);
+	live_reader(0);
 }
 
 static void
@@ -1006,8 +1087,11 @@ test_write_error(void **state)
 	size_t			 len;
 	int			 i, failed = 0;
 
+	/* The append path: a preallocated segment has room already. */
+	setenv("WTC_SPOOL_PREALLOC", "0", 1);
 	signal(SIGXFSZ, SIG_IGN);
 	assert_non_null(w = spool_writer_open(dir, &err));
+	unsetenv("WTC_SPOOL_PREALLOC");
 	append_records(w, "e", 0, 100, 100);
 	path = seg_path(dir, 0);
 
@@ -1126,6 +1210,306 @@ test_kill9(void **state)
 	free(err);
 }
 
+/* The last byte of a file, which the zero tail of a segment would zero. */
+static int
+last_byte(const char *path)
+{
+	unsigned char	 c;
+	int		 fd;
+
+	assert_true((fd = open(path, O_RDONLY)) != -1);
+	assert_int_equal(pread(fd, &c, 1, file_size(path) - 1), 1);
+	close(fd);
+	return (c);
+}
+
+static void
+test_prealloc_roundtrip(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	char			**v, *dir = tmpdir(), *err = NULL, *path;
+	size_t			 i, n;
+	int			 pre;
+
+	pre = can_prealloc(dir);
+	setenv("WTC_SPOOL_SEGMENT_MAX", "65536", 1);
+	assert_non_null(w = spool_writer_open(dir, &err));
+	unsetenv("WTC_SPOOL_SEGMENT_MAX");
+	append_records(w, "p", 0, 100, 100);
+	path = seg_path(dir, 0);
+	/* Live: the whole segment is allocated, the data at its start. */
+	assert_int_equal(file_size(path), pre ? 65536 : frame_end("p", 99));
+	free(path);
+	append_records(w, "p", 100, 5000, 100);
+	assert_int_equal(spool_writer_close(w, &err), 0);
+
+	/* Sealed cleanly: each segment ends with its last frame. */
+	v = segments(dir, &n);
+	assert_true(n > 10);
+	for (i = 0; i < n; i++) {
+		path = xasprintf("%s/%s", dir, v[i]);
+		assert_true(file_size(path) < 65536 + 512);
+		assert_int_not_equal(last_byte(path), 0);
+		free(path);
+	}
+	segments_free(v, n);
+
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	assert_int_equal(read_expect(r, "p", 0, 5000, &pos), 5000);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	assert_int_equal(count_segments(dir), 0);
+	assert_int_equal(wn.n, 0);
+	spool_reader_free(r);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+/*
+ * Sealed segments with a tail of zeros, as a writer that died leaves them:
+ * 0 nothing else, 1 a frame cut short, 2 cut inside its magic, 3 a whole
+ * frame after some zeros (damage).
+ */
+static void
+test_zero_tail(void **state)
+{
+	struct spool_reader	*r;
+	struct spool_stats	 st;
+	struct spool_pos	 pos, last;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	uint8_t			 frame[12 + 512];
+	size_t			 len, flen;
+	char			*dir, *err = NULL, *path, *want = NULL;
+	off_t			 end;
+	int			 which, fd, n;
+
+	for (which = 0; which < 4; which++) {
+		dir = tmpdir();
+		write_segment(dir, "z", 10);
+		path = seg_path(dir, 0);
+		end = frame_end("z", 9);
+		assert_int_equal(file_size(path), end);
+		assert_true((fd = open(path, O_RDWR)) != -1);
+		flen = make_record((char *)frame + 12, sizeof frame - 12, "z",
+		    10);
+		spool_frame_header(frame, frame + 12, flen);
+		flen += 12;
+		switch (which) {
+		case 1:
+			assert_int_equal(pwrite(fd, frame, 20, end), 20);
+			want = xasprintf("spool segment '%s': torn write at "
+			    "offset %lld (20 bytes ignored)", path,
+			    (long long)end);
+			break;
+		case 2:
+			assert_int_equal(pwrite(fd, frame, 2, end), 2);
+			want = xasprintf("spool segment '%s': torn write at "
+			    "offset %lld (2 bytes ignored)", path,
+			    (long long)end);
+			break;
+		case 3:
+			assert_int_equal(pwrite(fd, frame, flen, end + 4096),
+			    (ssize_t)flen);
+			want = xasprintf("spool segment '%s': damaged data at "
+			    "offset %lld, skipped 4096 bytes", path,
+			    (long long)end);
+			break;
+		}
+		/* Zeros to 3 MiB, more than the reader's window. */
+		assert_int_equal(ftruncate(fd, 3 << 20), 0);
+		close(fd);
+
+		assert_int_equal(spool_stat(dir, &st, &err), 0);
+		assert_int_equal(st.segments, 1);
+		assert_int_equal(st.records, which == 3 ? 11 : 10);
+		assert_int_equal(st.damaged, which == 3 ? 1 : 0);
+
+		memset(&wn, 0, sizeof wn);
+		assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+		n = 0;
+		while (spool_read(r, &p, &len, &pos, &err) == 1) {
+			check_record(p, len, "z", n++);
+			last = pos;
+		}
+		assert_int_equal(n, which == 3 ? 11 : 10);
+		if (which == 0)
+			assert_int_equal(wn.n, 0);
+		else {
+			assert_int_equal(wn.n, 1);
+			assert_string_equal(wn.last, want);
+		}
+		/* Landing the last frame lands the segment: it goes. */
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+		assert_int_equal(spool_commit(r, &last, &err), 0);
+		assert_int_equal(count_segments(dir), 0);
+		spool_reader_free(r);
+		free(want);
+		want = NULL;
+		warns_release(&wn);
+		free(path);
+		rmdir_all(dir);
+	}
+	free(err);
+}
+
+static double
+now_s(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/*
+ * A writer of preallocated segments killed with -9: its segment keeps the
+ * zero tail (tens of MiB), which is a clean end, read quickly; every
+ * acknowledged record is there, and landing them removes the segment.
+ */
+static void
+test_kill9_prealloc(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_stats	 st;
+	struct spool_pos	 pos, last;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	size_t			 len;
+	char			*dir = tmpdir(), *err = NULL, *path;
+	double			 t0, t1;
+	int			 fds[2], acked, got, n, status, pre;
+	pid_t			 pid;
+
+	pre = can_prealloc(dir);
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		close(fds[0]);
+		w = spool_writer_open(dir, &err);
+		for (n = 0; w != NULL; n++) {
+			char	 rec[512];
+			uint64_t seq;
+
+			len = make_record(rec, sizeof rec, "k", n);
+			if (spool_append(w, rec, len, &seq, &err) != 0)
+				_exit(1);
+			if (n % 97 == 96) {
+				if (spool_sync(w, seq, &err) != 0)
+					_exit(1);
+				acked = n + 1;
+				if (write(fds[1], &acked, sizeof acked) !=
+				    sizeof acked)
+					_exit(1);
+			}
+		}
+		_exit(1);
+	}
+	close(fds[1]);
+	acked = 0;
+	while (acked < 4000) {
+		assert_int_equal(read(fds[0], &got, sizeof got), sizeof got);
+		acked = got;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	while (read(fds[0], &got, sizeof got) == sizeof got)
+		acked = got;
+	close(fds[0]);
+
+	assert_int_equal(count_segments(dir), 1);
+	path = seg_path(dir, 0);
+	if (pre) {
+		assert_int_equal(file_size(path), SPOOL_SEGMENT_MAX);
+		assert_int_equal(last_byte(path), 0);
+	}
+
+	t0 = now_s();
+	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	t1 = now_s();
+	assert_true(st.records >= (uint64_t)acked);
+	assert_int_equal(st.damaged, 0);
+	print_message("stat of a killed writer's segment (%lld bytes): "
+	    "%.3f s\n", (long long)file_size(path), t1 - t0);
+
+	t0 = now_s();
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	n = 0;
+	while (spool_read(r, &p, &len, &pos, &err) == 1) {
+		check_record(p, len, "k", n++);
+		last = pos;
+	}
+	t1 = now_s();
+	print_message("read %d records (%d acknowledged): %.3f s\n", n, acked,
+	    t1 - t0);
+	assert_true(n >= acked);
+	assert_int_equal((uint64_t)n, st.records);
+	/* At most a torn tail. */
+	assert_true(wn.n == wn.torn && wn.torn <= 1);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_commit(r, &last, &err), 0);
+	assert_int_equal(count_segments(dir), 0);
+	spool_reader_free(r);
+	free(path);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+/* Segments that cannot be preallocated are appended to, as before. */
+static void
+test_prealloc_fallback(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	struct rlimit		 rl, old;
+	char			*dir, *err = NULL, *path;
+	int			 how;
+
+	/* 0 turned off, 1 too big for the disk, 2 over the file size limit. */
+	for (how = 0; how < 3; how++) {
+		dir = tmpdir();
+		if (how == 0)
+			setenv("WTC_SPOOL_PREALLOC", "0", 1);
+		if (how == 1)
+			setenv("WTC_SPOOL_SEGMENT_MAX", "1125899906842624", 1);
+		if (how == 2) {
+			assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+			rl = old;
+			rl.rlim_cur = 1 << 20;
+			assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+		}
+		assert_non_null(w = spool_writer_open(dir, &err));
+		append_records(w, "f", 0, 100, 50);
+		path = seg_path(dir, 0);
+		assert_int_equal(file_size(path), frame_end("f", 99));
+		append_records(w, "f", 100, 200, 50);
+		assert_int_equal(file_size(path), frame_end("f", 199));
+		assert_int_equal(spool_writer_close(w, &err), 0);
+		if (how == 2)
+			assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+		unsetenv("WTC_SPOOL_PREALLOC");
+		unsetenv("WTC_SPOOL_SEGMENT_MAX");
+		assert_int_equal(file_size(path), frame_end("f", 199));
+
+		assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+		assert_int_equal(read_expect(r, "f", 0, 200, &pos), 200);
+		assert_int_equal(spool_commit(r, &pos, &err), 0);
+		assert_int_equal(count_segments(dir), 0);
+		assert_int_equal(wn.n, 0);
+		spool_reader_free(r);
+		free(path);
+		rmdir_all(dir);
+	}
+	warns_release(&wn);
+	free(err);
+}
+
 static void
 test_bad_args(void **state)
 {
@@ -1167,6 +1551,10 @@ main(void)
 		cmocka_unit_test(test_rewind),
 		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_kill9),
+		cmocka_unit_test(test_prealloc_roundtrip),
+		cmocka_unit_test(test_zero_tail),
+		cmocka_unit_test(test_kill9_prealloc),
+		cmocka_unit_test(test_prealloc_fallback),
 		cmocka_unit_test(test_bad_args),
 	};
 
