@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,11 +278,15 @@ static int
 serve_drainer_start(struct cli *cli, struct serve_drainer *d)
 {
 	sigset_t	none;
-	pid_t		pid;
+	pid_t		pid, parent;
 	int		fd;
+	char		*exe;
 
+	parent = getpid();
+	exe = self_exe();
 	if ((pid = fork()) == -1) {
 		cli_error(cli, "cannot start the drainer: %s", strerror(errno));
+		free(exe);
 		return (-1);
 	}
 	if (pid == 0) {
@@ -293,6 +298,14 @@ serve_drainer_start(struct cli *cli, struct serve_drainer *d)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* Out of serve's process group: a terminal's ^C reaches us, not it. */
 		setpgid(0, 0);
+		/*
+		 * If serve dies (kill -9), stop too: a restarted serve starts
+		 * its own drainer, which would wait behind an orphan for the
+		 * lock.  The drainer stops cleanly on SIGTERM.
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			_exit(0);
 		if ((fd = open("/dev/null", O_RDWR)) != -1) {
 			dup2(fd, STDIN_FILENO);
 			if (fd > STDERR_FILENO)
@@ -300,9 +313,10 @@ serve_drainer_start(struct cli *cli, struct serve_drainer *d)
 		}
 		dup2(STDERR_FILENO, STDOUT_FILENO);
 		close_range(3, ~0U, 0);
-		execve("/proc/self/exe", d->argv, d->envp);
+		execve(exe, d->argv, d->envp);
 		_exit(127);
 	}
+	free(exe);
 	d->pid = pid;
 	d->restart_ms = 0;
 	if (cli->verbose)

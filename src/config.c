@@ -278,7 +278,7 @@ config_parse_authority(const char *s, size_t len, char **user, char **password,
 		s = he + 1;
 	} else {
 		hs = s;
-		he = memchr(s, ':', (size_t)(end - s));
+		he = s < end ? memchr(s, ':', (size_t)(end - s)) : NULL;
 		if (he == NULL)
 			he = end;
 		s = he;

@@ -1115,7 +1115,7 @@ drain_setenv(const char *name, const char *value)
 
 /* In the grandchild: become "wtc drain --background"; never returns. */
 static void
-drain_child(const struct config *cfg)
+drain_child(const struct config *cfg, const char *exe)
 {
 	static char	 arg0[] = "wtc", arg1[] = "drain",
 			 arg2[] = "--background", arg3[] = "--idle-exit",
@@ -1159,7 +1159,7 @@ drain_child(const struct config *cfg)
 	drain_close_fds();
 	if (chdir("/") != 0)
 		_exit(127);
-	execv("/proc/self/exe", argv);
+	execv(exe, argv);
 	_exit(127);
 }
 
@@ -1168,6 +1168,7 @@ drain_spawn(const struct config *cfg, char **err)
 {
 	pid_t	pid, w;
 	int	status, fd, r;
+	char	*exe;
 
 	if (cfg->spool_dir == NULL || *cfg->spool_dir == '\0')
 		return (err_set(err, "no spool directory configured"));
@@ -1176,16 +1177,20 @@ drain_spawn(const struct config *cfg, char **err)
 		return (r);
 	close(fd);
 
-	if ((pid = fork()) == -1)
+	exe = self_exe();
+	if ((pid = fork()) == -1) {
+		free(exe);
 		return (err_set(err, "cannot start the drainer: %s",
 		    strerror(errno)));
-	if (pid == 0) {
-		if (setsid() == -1)
-			_exit(1);
-		if ((pid = fork()) != 0)
-			_exit(pid == -1 ? 1 : 0);
-		drain_child(cfg);
 	}
+	if (pid == 0) {
+		if (setsid() == -1 || (pid = fork()) != 0) {
+			free(exe);	/* this middle process only exits */
+			_exit(pid > 0 ? 0 : 1);
+		}
+		drain_child(cfg, exe);
+	}
+	free(exe);
 	while ((w = waitpid(pid, &status, 0)) == -1 && errno == EINTR)
 		/* nothing */;
 	if (w == -1) {

@@ -270,3 +270,16 @@ mkdir_p(const char *path, int mode)
 	free(p);
 	return (rc);
 }
+
+char *
+self_exe(void)
+{
+	char	buf[4096];
+	ssize_t	n;
+
+	n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	if (n <= 0 || (size_t)n >= sizeof buf - 1)
+		return (xstrdup("/proc/self/exe"));
+	buf[n] = '\0';
+	return (xstrdup(buf));
+}

@@ -54,6 +54,14 @@ uint64_t now_us_real(void);	/* CLOCK_REALTIME, microseconds since the epoch */
 /* Write all of buf to fd, retrying on EINTR and short writes; 0 or -1/errno. */
 int	 write_all(int fd, const void *, size_t);
 
+/*
+ * The path of the running program, for re-executing it: readlink of
+ * /proc/self/exe (which names the real program even under valgrind, where
+ * exec'ing /proc/self/exe itself would start valgrind's tool), else
+ * "/proc/self/exe".  Caller frees.
+ */
+char	*self_exe(void);
+
 /* Create dir and missing parents with mode; 0 or -1/errno. */
 int	 mkdir_p(const char *path, int mode);
 
