@@ -890,7 +890,7 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 		r = input_next(in, &text, &len, &line, &err);
 		if (r == 0)
 			break;
-		if (r == -2) {
+		if (r == -2 || r == -3) {	/* the body is not an array or NDJSON */
 			http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
 			failed = 1;
 			goto out;
