@@ -51,4 +51,15 @@ expect_grep "bad.conf:2: unknown setting 'flavour'" "$T/err"
 # init --dry-run with MySQL unreachable says so.
 expect_status 69 "$WTC" --mysql "mysql://wtc@localhost/wtc?socket=$T/nosuch.sock" init
 expect_grep "cannot connect to mysql" "$T/err"
+# Bash completion: commands, and options taken from wtc help.
+cat >"$T/comp.bash" <<EOC
+. "$TOP_SRCDIR/cli/wtc.bash-completion"
+COMP_WORDS=("$WTC" pu); COMP_CWORD=1; _wtc; echo "\${COMPREPLY[*]}"
+COMP_WORDS=("$WTC" put --on); COMP_CWORD=2; _wtc; echo "\${COMPREPLY[*]}"
+COMP_WORDS=("$WTC" dead-letter re); COMP_CWORD=2; _wtc; echo "\${COMPREPLY[*]}"
+EOC
+bash "$T/comp.bash" >"$T/comp.out"
+assert_eq "$(sed -n 1p "$T/comp.out")" "put" "complete a command"
+assert_eq "$(sed -n 2p "$T/comp.out")" "--on-error" "complete an option"
+assert_eq "$(sed -n 3p "$T/comp.out")" "retry" "complete a dead-letter action"
 exit 0
