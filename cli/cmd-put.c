@@ -285,64 +285,6 @@ put_summary(struct put_state *ps)
 }
 
 #ifdef HAVE_CURL
-/* The token: the first line without CR/LF; the file must be private. */
-static int
-put_read_token(struct cli *cli, const char *path, char **out)
-{
-	struct stat	 st;
-	struct buf	 b = BUF_INIT;
-	char		 chunk[1024];
-	ssize_t		 n;
-	int		 fd, rc = EXIT_USAGE;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		cli_error(cli, "cannot open token file '%s': %s", path,
-		    strerror(errno));
-		return (EXIT_NOINPUT);
-	}
-	if (fstat(fd, &st) != 0) {
-		cli_error(cli, "cannot stat token file '%s': %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
-		cli_error(cli, "token file '%s' is readable or writable by every "
-		    "user (mode %04o); run 'chmod 600 %s'", path,
-		    (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			cli_error(cli, "cannot read token file '%s': %s", path,
-			    strerror(errno));
-			rc = EXIT_IOERR;
-			goto out;
-		}
-		buf_add(&b, chunk, (size_t)n);
-		if (b.len > 4096)
-			break;
-	}
-	buf_addc(&b, '\0');
-	b.data[strcspn(b.data, "\r\n")] = '\0';
-	if (b.data[0] == '\0' || strlen(b.data) > 4096) {
-		cli_error(cli, "token file '%s' holds no token on its first line "
-		    "(or one longer than 4096 bytes)", path);
-		goto out;
-	}
-	*out = buf_detach(&b, NULL);
-	rc = 0;
-out:
-	memset(chunk, 0, sizeof chunk);
-	if (b.data != NULL) {
-		memset(b.data, 0, b.cap);
-		buf_release(&b);
-	}
-	close(fd);
-	return (rc);
-}
-
 /*
  * put --remote: the same sources read the same way, records sent to a
  * "wtc serve" in batches.  Each batch keeps, in reading order, the records
@@ -732,7 +674,7 @@ put_run(struct cli *cli, int argc, char **argv)
 		}
 #ifdef HAVE_CURL
 		if (token_file != NULL &&
-		    (rc = put_read_token(cli, token_file, &token)) != 0) {
+		    (rc = cli_read_token(cli, token_file, &token)) != 0) {
 			free(specs);
 			return (rc);
 		}

@@ -2,10 +2,14 @@
  * The command table and the helpers every subcommand shares: common
  * options, configuration, messages.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
@@ -193,4 +197,60 @@ cli_help(const struct cmd *cmd, FILE *f)
 	    "      --version         print the version and exit\n", f);
 	fputs(CLI_COMMON_HELP, f);
 	fputs("\nSee 'wtc help <command>' or wtc(1) for more.\n", f);
+}
+
+int
+cli_read_token(struct cli *cli, const char *path, char **out)
+{
+	struct stat	 st;
+	struct buf	 b = BUF_INIT;
+	char		 chunk[1024];
+	ssize_t		 n;
+	int		 fd, rc = EXIT_USAGE;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		cli_error(cli, "cannot open token file '%s': %s", path,
+		    strerror(errno));
+		return (EXIT_NOINPUT);
+	}
+	if (fstat(fd, &st) != 0) {
+		cli_error(cli, "cannot stat token file '%s': %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		cli_error(cli, "token file '%s' is readable or writable by every "
+		    "user (mode %04o); run 'chmod 600 %s'", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		goto out;
+	}
+	while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			cli_error(cli, "cannot read token file '%s': %s", path,
+			    strerror(errno));
+			rc = EXIT_IOERR;
+			goto out;
+		}
+		buf_add(&b, chunk, (size_t)n);
+		if (b.len > 4096)
+			break;
+	}
+	buf_addc(&b, '\0');
+	b.data[strcspn(b.data, "\r\n")] = '\0';
+	if (b.data[0] == '\0' || strlen(b.data) > 4096) {
+		cli_error(cli, "token file '%s' holds no token on its first line "
+		    "(or one longer than 4096 bytes)", path);
+		goto out;
+	}
+	*out = buf_detach(&b, NULL);
+	rc = 0;
+out:
+	if (b.data != NULL) {
+		memset(b.data, 0, b.cap);
+		buf_release(&b);
+	}
+	close(fd);
+	return (rc);
 }

@@ -97,6 +97,13 @@ int	 cli_usage_error(struct cli *, const char *, ...) WTC_PRINTF(2, 3);
 /* Print an unknown/bad option message produced by getopt; returns EXIT_USAGE. */
 int	 cli_bad_option(struct cli *, char **argv);
 
+/*
+ * Read a bearer token: the first line of path, without CR/LF; the file must
+ * not be readable or writable by others.  0 with *out (caller frees), or
+ * an exit status after printing.  The token itself is never printed.
+ */
+int	 cli_read_token(struct cli *, const char *path, char **out);
+
 /* Print the help of a command, or the overview when cmd is NULL. */
 void	 cli_help(const struct cmd *, FILE *);
 
