@@ -23,7 +23,9 @@
 /* Records per EVALSHA: measured as the sweet spot for the put script. */
 #define CACHE_CHUNK	128
 /* Chunks written ahead of the replies read, bounding client memory. */
-#define CACHE_WINDOW	256
+#define CACHE_WINDOW	4096
+/* Bytes of formatted commands that are sent before more are built. */
+#define CACHE_SEND_AT	(64 * 1024)
 /* Field/value arguments per HSET inside a script (Lua's unpack limit). */
 #define CACHE_UNPACK	"4000"
 
@@ -645,8 +647,41 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 	c->argvlen[0] = 7;
 	c->argv[1] = c->sha[fresh ? CACHE_SCRIPT_PUT_FRESH : CACHE_SCRIPT_PUT];
 	c->argvlen[1] = 40;
+	if (fresh && n == 1) {
+		/*
+		 * "HSET key _wtc_version v f1 v1 ...": the same words, from the
+		 * key on, minus the count of keys and of fields.
+		 */
+		c->argv[1] = "HSET";
+		c->argvlen[1] = 4;
+		c->argv[2] = c->argv[3];
+		c->argvlen[2] = c->argvlen[3];
+		c->argv[3] = SCHEMA_VERSION_COLUMN;
+		c->argvlen[3] = strlen(SCHEMA_VERSION_COLUMN);
+		/* argv[4] is the version; argv[5], the field count, goes. */
+		memmove(c->argv + 5, c->argv + 6, (k - 6) * sizeof *c->argv);
+		memmove(c->argvlen + 5, c->argvlen + 6,
+		    (k - 6) * sizeof *c->argvlen);
+		if (redisAppendCommandArgv(c->ctx, (int)(k - 2), c->argv + 1,
+		    c->argvlen + 1) != REDIS_OK)
+			return (cache_io_error(c, err));
+		return (0);
+	}
 	if (redisAppendCommandArgv(c->ctx, (int)k, c->argv, c->argvlen) != REDIS_OK)
 		return (cache_io_error(c, err));
+	return (0);
+}
+
+/* Write out the commands buffered so far. */
+static int
+cache_send(struct cache *c, char **err)
+{
+	int	done = 0;
+
+	while (!done) {
+		if (redisBufferWrite(c->ctx, &done) != REDIS_OK)
+			return (cache_io_error(c, err));
+	}
 	return (0);
 }
 
@@ -712,8 +747,12 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 		}
 		c->cstart[nchunks] = i;
 		fresh = (recs[i]->flags & RECORD_FRESH_ID) != 0;
+		if (fresh) {
+			i++;	/* a plain HSET of its own */
+			continue;
+		}
 		for (m = 0; i < n && m < CACHE_CHUNK &&
-		    ((recs[i]->flags & RECORD_FRESH_ID) != 0) == fresh; m++)
+		    (recs[i]->flags & RECORD_FRESH_ID) == 0; m++)
 			i++;
 	}
 	c->cstart[nchunks] = n;
@@ -726,6 +765,14 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 			    (recs[i]->flags & RECORD_FRESH_ID) != 0, err) != 0)
 				goto out;
 			sent++;
+			/*
+			 * Hand Redis what is formatted so far, so that it works
+			 * while the next commands are built, instead of waiting
+			 * for the whole window.
+			 */
+			if (sdslen(c->ctx->obuf) >= CACHE_SEND_AT &&
+			    cache_send(c, err) != 0)
+				goto out;
 		}
 		reply = NULL;
 		if (redisGetReply(c->ctx, &reply) != REDIS_OK) {
@@ -761,7 +808,10 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 			sent = done = chunk;
 			continue;
 		}
-		if (cache_chunk_reply(c, s, prefix, recs + i, m, r, err) != 0)
+		if ((recs[i]->flags & RECORD_FRESH_ID) != 0 &&
+		    r->type == REDIS_REPLY_INTEGER)
+			;	/* HSET answered with the count of new fields */
+		else if (cache_chunk_reply(c, s, prefix, recs + i, m, r, err) != 0)
 			goto out;
 		freeReplyObject(r);
 		r = NULL;

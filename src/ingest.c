@@ -19,6 +19,9 @@
 
 #define INGEST_CACHE_MAGIC "wtc-schema-cache 1\n"
 
+/* Writes of at least this many records fsync and write Redis at once. */
+#define INGEST_PARALLEL_MIN 256
+
 struct ingest {
 	char			*dir;
 	char			*table;
@@ -392,6 +395,70 @@ out:
 	return (rc);
 }
 
+/* The fdatasync of a big write, run beside its Redis round trips. */
+struct ingest_syncer {
+	struct spool_writer	*spool;
+	uint64_t		 seq;
+	int			 rc;
+	char			*err;
+};
+
+static void *
+ingest_syncer_main(void *arg)
+{
+	struct ingest_syncer	*sy = arg;
+
+	sy->rc = spool_sync(sy->spool, sy->seq, &sy->err);
+	return (NULL);
+}
+
+/*
+ * The records are written to the spool already; sync them while Redis
+ * takes them, and succeed only when both did.  The fsync and the Redis
+ * round trips each take about as long as the other for a bulk load, so
+ * this nearly halves its time.
+ */
+static int
+ingest_sync_and_put(struct ingest *ing, struct cache *c, struct record **recs,
+    size_t n, uint64_t seq, enum ingest_fail *fail, char **err)
+{
+	struct ingest_syncer	 sy;
+	pthread_t		 t;
+	int			 rc;
+
+	memset(&sy, 0, sizeof sy);
+	sy.spool = ing->spool;
+	sy.seq = seq;
+	if (pthread_create(&t, NULL, ingest_syncer_main, &sy) != 0) {
+		if (spool_sync(ing->spool, seq, err) != 0) {
+			*fail = INGEST_FAIL_SPOOL;
+			return (-1);
+		}
+		if (cache_put(c, ing->schema, ing->prefix, recs, n, err) != 0) {
+			*fail = INGEST_FAIL_REDIS;
+			return (-1);
+		}
+		return (0);
+	}
+	rc = cache_put(c, ing->schema, ing->prefix, recs, n, err);
+	pthread_join(t, NULL);
+	if (sy.rc != 0) {
+		/* The spool's failure is the one to report: it decides the exit. */
+		free(err != NULL ? *err : NULL);
+		if (err != NULL)
+			*err = sy.err;
+		else
+			free(sy.err);
+		*fail = INGEST_FAIL_SPOOL;
+		return (-1);
+	}
+	if (rc != 0) {
+		*fail = INGEST_FAIL_REDIS;
+		return (-1);
+	}
+	return (0);
+}
+
 int
 ingest_write(struct ingest *ing, struct record **recs, size_t n,
     enum ingest_fail *fail, char **err)
@@ -421,14 +488,22 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
 			goto out;
 		}
 	}
-	if (spool_sync(ing->spool, seq, err) != 0) {
+	/* A full disk shows here, before Redis has seen anything. */
+	if (spool_flush(ing->spool, seq, err) != 0) {
 		*fail = INGEST_FAIL_SPOOL;
 		goto out;
 	}
-	if (cache_put(c, ing->schema, ing->prefix, recs, n, err) != 0) {
-		*fail = INGEST_FAIL_REDIS;
+	if (n < INGEST_PARALLEL_MIN) {
+		if (spool_sync(ing->spool, seq, err) != 0) {
+			*fail = INGEST_FAIL_SPOOL;
+			goto out;
+		}
+		if (cache_put(c, ing->schema, ing->prefix, recs, n, err) != 0) {
+			*fail = INGEST_FAIL_REDIS;
+			goto out;
+		}
+	} else if (ingest_sync_and_put(ing, c, recs, n, seq, fail, err) != 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	buf_release(&b);

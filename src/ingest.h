@@ -8,16 +8,18 @@
  *      (blocks of ids, never below MySQL's max id);
  *   2. versions: a hybrid clock (µs of CLOCK_REALTIME, shifted, strictly
  *      increasing in the process, low bits from the pid) stamps each record;
- *   3. spool: the records are appended and fsync'd (concurrent writers
- *      share one fdatasync: group commit), so a full disk or an I/O error
- *      stops the write before Redis sees it;
- *   4. Redis: one pipelined script per chunk replaces each hash unless
- *      Redis already holds a newer version of that key.
- * Only after 4 is a record acknowledged.  Redis and MySQL both keep the
+ *   3. spool: the records are appended and written to the segment, so a
+ *      full disk stops the write before Redis sees it;
+ *   4. fsync of the spool (concurrent writers share one fdatasync: group
+ *      commit) and, at the same time for big writes, Redis: pipelined
+ *      scripts replace each hash unless Redis already holds a newer
+ *      version of that key (freshly allocated ids: plain HSETs).
+ * Only after both parts of 4 succeeded is a record acknowledged.  Redis and MySQL both keep the
  * highest version of a key (last writer wins by version), so they
- * converge whatever order the drain lands records in.  A crash between 3
- * and 4 leaves an unacknowledged record that reaches MySQL but not Redis;
- * "wtc verify" reports such keys.
+ * converge whatever order the drain lands records in.  A crash during 4
+ * can leave an unacknowledged record in MySQL but not Redis, or in Redis
+ * while its spool frame was written but not yet synced; "wtc verify"
+ * reports such keys.
  *
  * Thread safety: ingest_write may be called from many
  * threads (serve); each call borrows a Redis connection from a pool.

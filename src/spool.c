@@ -741,6 +741,44 @@ spool_sync(struct spool_writer *w, uint64_t seq, char **err)
 	return (rc);
 }
 
+int
+spool_flush(struct spool_writer *w, uint64_t seq, char **err)
+{
+	const char	*msg;
+	int		 rc;
+
+	pthread_mutex_lock(&w->lock);
+	if (seq > w->seq)
+		seq = w->seq;
+	for (;;) {
+		if ((msg = writer_lost(w, seq)) != NULL) {
+			rc = err_set(err, "%s", msg);
+			break;
+		}
+		if (seq <= w->written) {
+			rc = 0;
+			break;
+		}
+		if (w->fd != -1 && w->failed) {
+			writer_seal(w, NULL);
+			continue;
+		}
+		if (writer_ready(w, err) != 0) {
+			rc = -1;
+			break;
+		}
+		if (writer_flush(w, NULL) != 0)
+			continue;
+		if (w->written < seq) {
+			rc = err_set(err, "cannot write spool '%s': record "
+			    "%" PRIu64 " was never written", w->dir, seq);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return (rc);
+}
+
 uint64_t
 spool_writer_syncs(struct spool_writer *w)
 {

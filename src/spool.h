@@ -73,6 +73,11 @@ struct spool_writer *spool_writer_open(const char *dir, char **err);
 int		 spool_append(struct spool_writer *, const void *, size_t,
 		    uint64_t *seq, char **err);
 int		 spool_sync(struct spool_writer *, uint64_t seq, char **err);
+/*
+ * Write (not sync) everything up to seq to the segment, so that a full
+ * disk is known now; spool_sync must still follow before acknowledging.
+ */
+int		 spool_flush(struct spool_writer *, uint64_t seq, char **err);
 /* Sync, seal and free; returns -1 with *err if the final sync failed. */
 int		 spool_writer_close(struct spool_writer *, char **err);
 /* How many fdatasyncs the writer has done (for tests of group commit). */
