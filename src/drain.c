@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +43,6 @@
 #define DRAIN_DB_IDLE_MS	30000	/* reconnect a connection idle this long */
 #define DRAIN_SLICE_MS		50	/* sleeps are cut up to notice *stop */
 #define DRAIN_ER_BAD_FIELD	1054	/* unknown column: the table changed */
-#define DRAIN_SPLIT_MIN		4096	/* parts this big go over two connections */
 
 struct drain_table {
 	char		*name;
@@ -63,7 +61,6 @@ struct drain {
 	int			 lockfd;
 	struct spool_reader	*rd;
 	struct db		*db;
-	struct db		*db2;		/* second connection for big parts */
 	uint64_t		 db_used_ms;
 
 	struct drain_table	*tables;
@@ -478,8 +475,6 @@ drain_disconnect(struct drain *d)
 {
 	db_free(d->db);
 	d->db = NULL;
-	db_free(d->db2);
-	d->db2 = NULL;
 	drain_forget_schemas(d);
 }
 
@@ -575,77 +570,6 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 	return (drain_upsert(d, t, recs + half, n - half, err));
 }
 
-/* One half of a split part, upserted on the second connection by a thread. */
-struct drain_half {
-	struct db		*db;
-	const struct schema	*schema;
-	struct record		**recs;
-	size_t			 n;
-	int			 rc;
-	int			 transient;
-	char			*err;
-};
-
-static void *
-drain_half_run(void *arg)
-{
-	struct drain_half	*h = arg;
-
-	h->rc = db_upsert(h->db, h->schema, h->recs, h->n, &h->transient,
-	    &h->err);
-	return (NULL);
-}
-
-/*
- * Upsert a big part as two halves at once, one per connection: MySQL
- * then works on two cores.  The keys are distinct after dedupe, so the
- * halves do not wait on each other.  A half that MySQL rejects is bisected
- * afterwards, on the main connection.  0, or -1 (transient).
- */
-static int
-drain_upsert_split(struct drain *d, struct drain_table *t, char **err)
-{
-	struct drain_half	 h;
-	pthread_t		 th;
-	size_t			 half = t->n / 2;
-	char			*e = NULL;
-	int			 rc, transient;
-
-	if (d->db2 == NULL && (d->db2 = db_connect(&d->addr,
-	    d->o.mysql_timeout_s, &e)) == NULL) {
-		/* One connection is enough to make progress. */
-		free(e);
-		return (drain_upsert(d, t, t->recs, t->n, err));
-	}
-	memset(&h, 0, sizeof h);
-	h.db = d->db2;
-	h.schema = t->schema;
-	h.recs = t->recs + half;
-	h.n = t->n - half;
-	if (pthread_create(&th, NULL, drain_half_run, &h) != 0)
-		return (drain_upsert(d, t, t->recs, t->n, err));
-	rc = db_upsert(d->db, t->schema, t->recs, half, &transient, &e);
-	pthread_join(th, NULL);
-
-	if ((rc != 0 && transient) || (h.rc != 0 && h.transient)) {
-		if (rc != 0 && transient) {
-			*err = e;
-			free(h.err);
-		} else {
-			*err = h.err;
-			free(e);
-		}
-		return (-1);
-	}
-	free(e);
-	free(h.err);
-	if (rc != 0 && drain_upsert(d, t, t->recs, half, err) != 0)
-		return (-1);
-	if (h.rc != 0 && drain_upsert(d, t, h.recs, h.n, err) != 0)
-		return (-1);
-	return (0);
-}
-
 /* Land one table's part of the batch: 0, or -1 (transient). */
 static int
 drain_land_table(struct drain *d, struct drain_table *t, char **err)
@@ -673,8 +597,6 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 		t->recs[kept++] = rec;
 	}
 	t->n = drain_dedupe(t->recs, kept, t->schema);
-	if (t->n >= DRAIN_SPLIT_MIN)
-		return (drain_upsert_split(d, t, err));
 	return (drain_upsert(d, t, t->recs, t->n, err));
 }
 
