@@ -20,7 +20,7 @@
 #define INGEST_CACHE_MAGIC "wtc-schema-cache 1\n"
 
 /* Writes of at least this many records fsync and write Redis at once. */
-#define INGEST_PARALLEL_MIN 256
+#define INGEST_PARALLEL_MIN 8
 
 struct ingest {
 	char			*dir;
