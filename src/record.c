@@ -1462,7 +1462,12 @@ record_encode(const struct record *rec, struct buf *out)
 	}
 }
 
-/* Read a varint at *pp; -1 when cut short or longer than 64 bits. */
+/*
+ * Read a varint at *pp; -1 when cut short, longer than 64 bits, or not in
+ * the shortest form (a last byte of 0 after others): record_encode writes
+ * only that form, so a payload decodes to a record only if it re-encodes to
+ * the same bytes.
+ */
 static int
 rec_get_varint(const unsigned char **pp, const unsigned char *end,
     uint64_t *out)
@@ -1475,6 +1480,8 @@ rec_get_varint(const unsigned char **pp, const unsigned char *end,
 		if (p == end)
 			return (-1);
 		if (shift == 63 && *p > 1)
+			return (-1);
+		if (shift > 0 && *p == 0)
 			return (-1);
 		v |= (uint64_t)(*p & 0x7f) << shift;
 		if ((*p++ & 0x80) == 0) {

@@ -909,6 +909,20 @@ test_decode_corrupt(void **state)
 	free(err);
 	err = NULL;
 
+	/* A length in more bytes than it needs (1 as 0x81 0x00, 0 as 0x80 0x00). */
+	buf_reset(&e2);
+	buf_add(&e2, "\x01\0\0\0\0\0\0\0\0\x81\x00t\x00", 13);
+	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
+	assert_string_equal(err, "corrupt record payload: bad table name");
+	free(err);
+	err = NULL;
+	buf_reset(&e2);
+	buf_add(&e2, "\x01\0\0\0\0\0\0\0\0\x01t\x80\x00", 13);
+	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
+	assert_string_equal(err, "corrupt record payload: bad field count");
+	free(err);
+	err = NULL;
+
 	/* Random bytes and random damage: decode or fail, never crash. */
 	srand(12345);
 	for (i = 0; i < 20000; i++) {
