@@ -65,7 +65,7 @@ while ! full; do
 	i=$((i + 1))
 	[ $i -le $((maxc + 5)) ] || fail "could not exhaust mysql's connections: $(sql_root 'SHOW PROCESSLIST' 2>&1)"
 	MYSQL_PWD="$DB_PASSWORD" mariadb --no-defaults -S "$MARIADB_SOCK" -uwtc \
-	    -N -B -e 'select sleep(60)' >/dev/null 2>&1 &
+	    -N -B -e 'select sleep(900)' >/dev/null 2>&1 &
 	HOLD="$HOLD $!"
 	EXTRA_PIDS="$EXTRA_PIDS $!"
 	wait_until 10 sh -c "[ \$(MYSQL_PWD= mariadb --no-defaults -S '$MARIADB_SOCK' -uroot -N -B -e \"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'wtc' AND INFO LIKE 'select sleep%'\") -ge $i ]" || true
@@ -76,7 +76,12 @@ gen 30501 31000 | expect_status 0 "$WTC" put --no-drain
 expect_status 75 timeout 60 "$WTC" drain --once --retry-for 2
 log "drain with no connection left: $(tail -n 1 "$T/err")"
 grep -qi "connection" "$T/err" || { cat "$T/err" >&2; fail "drain does not say what failed"; }
+# The sleepers must outlast the drain's retries however slow the machine
+# is, so they sleep long; killing the clients frees their connections only
+# when the server next checks the socket, so kill them server-side too.
 for p in $HOLD; do kill_wait "$p"; done
+sql_root "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'wtc' AND INFO LIKE 'select sleep%'" |
+    while read -r id; do sql_root "KILL $id" || true; done
 wait_until 20 sql 'SELECT 1' || fail "connections not released"
 expect_status 0 timeout 60 "$WTC" drain --once
 assert_eq "$(count 30001 31000)" 1000 "records landed after the connections came back"
