@@ -114,6 +114,20 @@ parse_err(const struct schema *s, const char *json, size_t len,
 
 #define PARSE_ERR(s, j, w) parse_err(s, j, strlen(j), w)
 
+/* record_decode must refuse the payload with exactly the message want. */
+static void
+decode_err(const void *data, size_t len, const char *want)
+{
+	struct record	*rec = (struct record *)1;
+	char		*err = NULL;
+
+	assert_int_equal(record_decode(data, len, &rec, &err), -1);
+	assert_null(rec);
+	assert_non_null(err);
+	assert_string_equal(err, want);
+	free(err);
+}
+
 /* The field named name, which must exist. */
 static const struct rec_field *
 field(const struct record *rec, const char *name)
@@ -878,50 +892,23 @@ test_decode_corrupt(void **state)
 	/* One byte more, a wrong format, a wrong type, a huge count. */
 	buf_add(&e2, e.data, e.len);
 	buf_addc(&e2, 0);
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: trailing bytes");
-	free(err);
-	err = NULL;
+	decode_err(e2.data, e2.len, "corrupt record payload: trailing bytes");
 	e2.data[0] = 2;
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: unknown format 2");
-	free(err);
-	err = NULL;
+	decode_err(e2.data, e2.len, "corrupt record payload: unknown format 2");
 	buf_reset(&e2);
 	buf_add(&e2, e.data, e.len);
 	e2.data[16] = 9;	/* 9 header, 1 + 5 table, 1 count: first type */
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: bad field type 9");
-	free(err);
-	err = NULL;
-	buf_reset(&e2);
-	buf_add(&e2, "\x01\0\0\0\0\0\0\0\0\x01t\xff\xff\xff\xff\xff\xff\xff\xff"
-	    "\xff\x01", 22);
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: bad field count");
-	free(err);
-	err = NULL;
-	buf_reset(&e2);
-	buf_add(&e2, "\x01\0\0\0\0\0\0\0\0\x01t\x80\x80\x80\x80\x80\x80\x80\x80"
-	    "\x80\x80\x01", 23);
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: bad field count");
-	free(err);
-	err = NULL;
+	decode_err(e2.data, e2.len, "corrupt record payload: bad field type 9");
+	decode_err("\x01\0\0\0\0\0\0\0\0\x01t\xff\xff\xff\xff\xff\xff\xff\xff"
+	    "\xff\x01", 22, "corrupt record payload: bad field count");
+	decode_err("\x01\0\0\0\0\0\0\0\0\x01t\x80\x80\x80\x80\x80\x80\x80\x80"
+	    "\x80\x80\x01", 23, "corrupt record payload: bad field count");
 
 	/* A length in more bytes than it needs (1 as 0x81 0x00, 0 as 0x80 0x00). */
-	buf_reset(&e2);
-	buf_add(&e2, "\x01\0\0\0\0\0\0\0\0\x81\x00t\x00", 13);
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: bad table name");
-	free(err);
-	err = NULL;
-	buf_reset(&e2);
-	buf_add(&e2, "\x01\0\0\0\0\0\0\0\0\x01t\x80\x00", 13);
-	assert_int_equal(record_decode(e2.data, e2.len, &rec2, &err), -1);
-	assert_string_equal(err, "corrupt record payload: bad field count");
-	free(err);
-	err = NULL;
+	decode_err("\x01\0\0\0\0\0\0\0\0\x81\x00t\x00", 13,
+	    "corrupt record payload: bad table name");
+	decode_err("\x01\0\0\0\0\0\0\0\0\x01t\x80\x00", 13,
+	    "corrupt record payload: bad field count");
 
 	/* Random bytes and random damage: decode or fail, never crash. */
 	srand(12345);
