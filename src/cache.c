@@ -26,51 +26,90 @@
 #define CACHE_WINDOW	4096
 /* Bytes of formatted commands that are sent before more are built. */
 #define CACHE_SEND_AT	(64 * 1024)
-/* Field/value arguments per HSET inside a script (Lua's unpack limit). */
-#define CACHE_UNPACK	"4000"
+/* Field/value pairs per HSET inside a script (Lua's unpack limit). */
+#define CACHE_UNPACK	4000
+#define CACHE_STR(x)	#x
+#define CACHE_XSTR(x)	CACHE_STR(x)
 
 /*
- * KEYS: record keys.  ARGV per record: the version the caller stamped (a
- * decimal string), the field count, then field/value pairs.  A key whose
- * stored version is at least as new is left alone: Redis, like MySQL, keeps
- * the highest version.  Versions exceed 2^53, so they are compared as
- * decimal strings (length first), never as Lua numbers.  Every hash wtc
- * writes carries the version field, so a key without one is taken as
- * absent and not deleted first: that saves a call per new key, which is
- * most of a bulk load (a non-hash there still fails with WRONGTYPE).
- * Returns per record 1 (written) or 0 (a newer version was there).
+ * KEYS: record keys.  ARGV[1] tells how the records follow.  A field count
+ * nf >= 0: every record has the same fields, named once in ARGV[2..nf+1],
+ * and each record is its version (a decimal string) and its nf values;
+ * naming them once saves Redis a string per field per record, and the
+ * HSET's arguments are built in one table reused for every record.  -1:
+ * each record is its version, its field count, then field/value pairs
+ * (records with differing fields, or too many for one unpack).
+ *
+ * A key whose stored version is at least as new is left alone: Redis, like
+ * MySQL, keeps the highest version.  Versions exceed 2^53, so they are
+ * compared as decimal strings (length first), never as Lua numbers.  Every
+ * hash wtc writes carries the version field, so a key without one is taken
+ * as absent and not deleted first (a non-hash there still fails with
+ * WRONGTYPE).  One EXISTS answers for the whole chunk when none of its keys
+ * is there, as in a bulk load, sparing an HGET per record; but only when no
+ * key comes twice, since a repeated key must see its first record's
+ * version.  Returns how many of the keys were there already (EXISTS's
+ * count), which tells the caller how much of its load is updates.
  */
 static const char cache_put_lua[] =
-	"local res = {}\n"
-	"local a = 1\n"
+	"local V = '" SCHEMA_VERSION_COLUMN "'\n"
+	"local present = redis.call('EXISTS', unpack(KEYS))\n"
+	"local absent = present == 0\n"
+	"if absent then\n"
+	"  local seen = {}\n"
+	"  for i = 1, #KEYS do\n"
+	"    if seen[KEYS[i]] then absent = false break end\n"
+	"    seen[KEYS[i]] = true\n"
+	"  end\n"
+	"end\n"
+	"local function newer(k, vs)\n"
+	"  if absent then return true end\n"
+	"  local old = redis.call('HGET', k, V)\n"
+	"  if old and (#old > #vs or (#old == #vs and old >= vs)) then\n"
+	"    return false\n"
+	"  end\n"
+	"  if old then redis.call('DEL', k) end\n"
+	"  return true\n"
+	"end\n"
+	"local nf = tonumber(ARGV[1])\n"
+	"if nf >= 0 then\n"
+	"  local t = {V, ''}\n"
+	"  for j = 1, nf do t[2 * j + 1] = ARGV[1 + j]; t[2 * j + 2] = '' end\n"
+	"  local a = nf + 2\n"
+	"  for i = 1, #KEYS do\n"
+	"    if newer(KEYS[i], ARGV[a]) then\n"
+	"      t[2] = ARGV[a]\n"
+	"      for j = 1, nf do t[2 * j + 2] = ARGV[a + j] end\n"
+	"      redis.call('HSET', KEYS[i], unpack(t))\n"
+	"    end\n"
+	"    a = a + nf + 1\n"
+	"  end\n"
+	"  return present\n"
+	"end\n"
+	"local a = 2\n"
 	"for i = 1, #KEYS do\n"
 	"  local k = KEYS[i]\n"
 	"  local vs = ARGV[a]\n"
 	"  local n = tonumber(ARGV[a + 1])\n"
 	"  a = a + 2\n"
 	"  local last = a + 2 * n - 1\n"
-	"  local old = redis.call('HGET', k, '" SCHEMA_VERSION_COLUMN "')\n"
-	"  if old and (#old > #vs or (#old == #vs and old >= vs)) then\n"
-	"    res[i] = 0\n"
-	"  else\n"
-	"    if old then redis.call('DEL', k) end\n"
-	"    if n <= " CACHE_UNPACK " then\n"
-	"      redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs, unpack(ARGV, a, last))\n"
+	"  if newer(k, vs) then\n"
+	"    if n <= " CACHE_XSTR(CACHE_UNPACK) " then\n"
+	"      redis.call('HSET', k, V, vs, unpack(ARGV, a, last))\n"
 	"    else\n"
-	"      redis.call('HSET', k, '" SCHEMA_VERSION_COLUMN "', vs)\n"
+	"      redis.call('HSET', k, V, vs)\n"
 	"      local s = a\n"
 	"      while s <= last do\n"
-	"        local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"        local e = s + 2 * " CACHE_XSTR(CACHE_UNPACK) " - 1\n"
 	"        if e > last then e = last end\n"
 	"        redis.call('HSET', k, unpack(ARGV, s, e))\n"
 	"        s = e + 1\n"
 	"      end\n"
 	"    end\n"
-	"    res[i] = 1\n"
 	"  end\n"
 	"  a = last + 1\n"
 	"end\n"
-	"return res\n";
+	"return present\n";
 
 /*
  * Raise the counter at KEYS[1] to at least ARGV[1].  Compared as decimal
@@ -96,13 +135,13 @@ static const char cache_put_fresh_lua[] =
 	"for i = 1, #KEYS do\n"
 	"  local n = tonumber(ARGV[a + 1])\n"
 	"  local last = a + 2 + 2 * n - 1\n"
-	"  if n <= " CACHE_UNPACK " then\n"
+	"  if n <= " CACHE_XSTR(CACHE_UNPACK) " then\n"
 	"    redis.call('HSET', KEYS[i], '" SCHEMA_VERSION_COLUMN "', ARGV[a], unpack(ARGV, a + 2, last))\n"
 	"  else\n"
 	"    redis.call('HSET', KEYS[i], '" SCHEMA_VERSION_COLUMN "', ARGV[a])\n"
 	"    local s = a + 2\n"
 	"    while s <= last do\n"
-	"      local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"      local e = s + 2 * " CACHE_XSTR(CACHE_UNPACK) " - 1\n"
 	"      if e > last then e = last end\n"
 	"      redis.call('HSET', KEYS[i], unpack(ARGV, s, e))\n"
 	"      s = e + 1\n"
@@ -121,7 +160,7 @@ static const char cache_fill_lua[] =
 	"redis.call('HSET', KEYS[1], '" SCHEMA_VERSION_COLUMN "', v)\n"
 	"local s = 2\n"
 	"while s <= #ARGV do\n"
-	"  local e = s + 2 * " CACHE_UNPACK " - 1\n"
+	"  local e = s + 2 * " CACHE_XSTR(CACHE_UNPACK) " - 1\n"
 	"  if e > #ARGV then e = #ARGV end\n"
 	"  redis.call('HSET', KEYS[1], unpack(ARGV, s, e))\n"
 	"  s = e + 1\n"
@@ -580,10 +619,55 @@ cache_reserve(struct cache *c, size_t nrec, size_t nargs)
 	}
 }
 
+static int
+cache_same_name(const struct rec_field *a, const struct rec_field *b)
+{
+	return ((a->col >= 0 && a->col == b->col) || strcmp(a->name, b->name) == 0);
+}
+
 /*
- * Append one EVALSHA for recs[0..n-1] to the output buffer.  Keys and
- * counts are built first (their buffers may move), then the argument
- * vector points into them and into the records; hiredis copies it all.
+ * Whether recs[0..n-1] all have the same fields, NULLs left out, in the
+ * same order, and few enough for the script's one unpack per record; *nf
+ * is their count.
+ */
+static int
+cache_same_fields(struct record **recs, size_t n, size_t *nf)
+{
+	const struct record	*first = recs[0], *rec;
+	size_t			 i, j, k;
+
+	*nf = 0;
+	for (j = 0; j < first->nfields; j++)
+		if (first->fields[j].type != REC_NULL)
+			(*nf)++;
+	if (*nf >= CACHE_UNPACK)
+		return (0);
+	for (i = 1; i < n; i++) {
+		rec = recs[i];
+		for (j = k = 0;; j++, k++) {
+			while (j < first->nfields && first->fields[j].type == REC_NULL)
+				j++;
+			while (k < rec->nfields && rec->fields[k].type == REC_NULL)
+				k++;
+			if (j == first->nfields || k == rec->nfields) {
+				if (j != first->nfields || k != rec->nfields)
+					return (0);
+				break;
+			}
+			if (!cache_same_name(&first->fields[j], &rec->fields[k]))
+				return (0);
+		}
+	}
+	return (1);
+}
+
+/*
+ * Append the command for recs[0..n-1] to the output buffer: for a fresh id
+ * (then n is 1) a plain "HSET key _wtc_version v f1 v1 ...", otherwise one
+ * EVALSHA of the put script, in its shared-names layout when the records
+ * allow.  Keys and numbers are built first (their buffers may move), then
+ * the argument vector points into them and into the records; hiredis
+ * copies it all.
  */
 static int
 cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
@@ -591,50 +675,45 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 {
 	const struct record	*rec;
 	const struct rec_field	*f;
-	size_t			 i, j, k, nargs, nf;
-	char			 num[32];
-	int			 len;
+	size_t			 i, j, k, nargs, nf, nfi;
+	char			 num[32], nkeys[32], mode[32];
+	int			 len, shared;
 
 	buf_reset(&c->keys);
 	buf_reset(&c->nums);
 	cache_reserve(c, n, 0);
-	nargs = 3;
+	shared = !fresh && cache_same_fields(recs, n, &nf);
+	nargs = 4 + (shared ? nf : 0);
 	for (i = 0; i < n; i++) {
 		rec = recs[i];
 		c->koff[i] = c->keys.len;
 		if (record_key(rec, s, prefix, &c->keys, err) != 0)
 			return (-1);
 		buf_addc(&c->keys, '\0');
-		nf = 0;
+		nfi = 0;
 		for (j = 0; j < rec->nfields; j++)
 			if (rec->fields[j].type != REC_NULL)
-				nf++;
+				nfi++;
 		c->noff[i] = c->nums.len;
 		len = snprintf(num, sizeof num, "%" PRIu64, rec->version);
 		buf_add(&c->nums, num, (size_t)len + 1);
-		len = snprintf(num, sizeof num, "%zu", nf);
-		buf_add(&c->nums, num, (size_t)len + 1);
-		nargs += 3 + 2 * nf;
+		if (!shared && !fresh) {
+			len = snprintf(num, sizeof num, "%zu", nfi);
+			buf_add(&c->nums, num, (size_t)len + 1);
+		}
+		nargs += shared ? 2 + nf : 3 + 2 * nfi;
 	}
 	cache_reserve(c, n, nargs);
 
-	k = 2;
-	len = snprintf(num, sizeof num, "%zu", n);
-	c->argv[k] = num;
-	c->argvlen[k++] = (size_t)len;
-	for (i = 0; i < n; i++) {
-		c->argv[k] = c->keys.data + c->koff[i];
-		c->argvlen[k++] = strlen(c->keys.data + c->koff[i]);
-	}
-	for (i = 0; i < n; i++) {
-		rec = recs[i];
-		c->argv[k] = c->nums.data + c->noff[i];
-		c->argvlen[k] = strlen(c->argv[k]);
-		c->argv[k + 1] = c->argv[k] + c->argvlen[k] + 1;
-		c->argvlen[k + 1] = strlen(c->argv[k + 1]);
-		k += 2;
-		for (j = 0; j < rec->nfields; j++) {
-			f = &rec->fields[j];
+	if (fresh) {
+		c->argv[0] = "HSET";
+		c->argv[1] = c->keys.data;
+		c->argv[2] = SCHEMA_VERSION_COLUMN;
+		c->argv[3] = c->nums.data;
+		for (k = 0; k < 4; k++)
+			c->argvlen[k] = strlen(c->argv[k]);
+		for (j = 0; j < recs[0]->nfields; j++) {
+			f = &recs[0]->fields[j];
 			if (f->type == REC_NULL)
 				continue;
 			c->argv[k] = f->name;
@@ -642,31 +721,57 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 			c->argv[k] = f->val;
 			c->argvlen[k++] = f->len;
 		}
+		goto append;
 	}
+
 	c->argv[0] = "EVALSHA";
 	c->argvlen[0] = 7;
-	c->argv[1] = c->sha[fresh ? CACHE_SCRIPT_PUT_FRESH : CACHE_SCRIPT_PUT];
+	c->argv[1] = c->sha[CACHE_SCRIPT_PUT];
 	c->argvlen[1] = 40;
-	if (fresh && n == 1) {
-		/*
-		 * "HSET key _wtc_version v f1 v1 ...": the same words, from the
-		 * key on, minus the count of keys and of fields.
-		 */
-		c->argv[1] = "HSET";
-		c->argvlen[1] = 4;
-		c->argv[2] = c->argv[3];
-		c->argvlen[2] = c->argvlen[3];
-		c->argv[3] = SCHEMA_VERSION_COLUMN;
-		c->argvlen[3] = strlen(SCHEMA_VERSION_COLUMN);
-		/* argv[4] is the version; argv[5], the field count, goes. */
-		memmove(c->argv + 5, c->argv + 6, (k - 6) * sizeof *c->argv);
-		memmove(c->argvlen + 5, c->argvlen + 6,
-		    (k - 6) * sizeof *c->argvlen);
-		if (redisAppendCommandArgv(c->ctx, (int)(k - 2), c->argv + 1,
-		    c->argvlen + 1) != REDIS_OK)
-			return (cache_io_error(c, err));
-		return (0);
+	k = 2;
+	len = snprintf(nkeys, sizeof nkeys, "%zu", n);
+	c->argv[k] = nkeys;
+	c->argvlen[k++] = (size_t)len;
+	for (i = 0; i < n; i++) {
+		c->argv[k] = c->keys.data + c->koff[i];
+		c->argvlen[k++] = strlen(c->keys.data + c->koff[i]);
 	}
+	len = shared ? snprintf(mode, sizeof mode, "%zu", nf) :
+	    snprintf(mode, sizeof mode, "-1");
+	c->argv[k] = mode;
+	c->argvlen[k++] = (size_t)len;
+	if (shared) {
+		for (j = 0; j < recs[0]->nfields; j++) {
+			f = &recs[0]->fields[j];
+			if (f->type == REC_NULL)
+				continue;
+			c->argv[k] = f->name;
+			c->argvlen[k++] = strlen(f->name);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		rec = recs[i];
+		c->argv[k] = c->nums.data + c->noff[i];
+		c->argvlen[k] = strlen(c->argv[k]);
+		k++;
+		if (!shared) {
+			c->argv[k] = c->argv[k - 1] + c->argvlen[k - 1] + 1;
+			c->argvlen[k] = strlen(c->argv[k]);
+			k++;
+		}
+		for (j = 0; j < rec->nfields; j++) {
+			f = &rec->fields[j];
+			if (f->type == REC_NULL)
+				continue;
+			if (!shared) {
+				c->argv[k] = f->name;
+				c->argvlen[k++] = strlen(f->name);
+			}
+			c->argv[k] = f->val;
+			c->argvlen[k++] = f->len;
+		}
+	}
+append:
 	if (redisAppendCommandArgv(c->ctx, (int)k, c->argv, c->argvlen) != REDIS_OK)
 		return (cache_io_error(c, err));
 	return (0);
@@ -685,28 +790,19 @@ cache_send(struct cache *c, char **err)
 	return (0);
 }
 
-/* Check a chunk's reply; -1 with *err for an error reply. */
+/* Check a chunk's reply (a count of keys); -1 with *err. */
 static int
 cache_chunk_reply(struct cache *c, const struct schema *s, const char *prefix,
     struct record **recs, size_t n, redisReply *r, char **err)
 {
-	size_t	 i;
-
-	if (r->type == REDIS_REPLY_INTEGER && (size_t)r->integer == n)
-		return (0);	/* the fresh script */
-	if (r->type == REDIS_REPLY_ERROR || r->type != REDIS_REPLY_ARRAY ||
-	    r->elements != n) {
-		buf_reset(&c->keys);
-		if (record_key(recs[0], s, prefix, &c->keys, NULL) != 0)
-			buf_adds(&c->keys, "?");
-		return (err_set(err, "redis refused write to '%s': %s", c->keys.data,
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
-	}
-	for (i = 0; i < n; i++) {
-		if (r->element[i]->type != REDIS_REPLY_INTEGER)
-			return (err_set(err, "redis refused write: unexpected reply"));
-	}
-	return (0);
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0 &&
+	    (size_t)r->integer <= n)
+		return (0);
+	buf_reset(&c->keys);
+	if (record_key(recs[0], s, prefix, &c->keys, NULL) != 0)
+		buf_adds(&c->keys, "?");
+	return (err_set(err, "redis refused write to '%s': %s", c->keys.data,
+	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
 }
 
 /*
