@@ -4,9 +4,12 @@
  * A record lives in Redis as a hash at its key (record_key), holding its
  * fields as strings plus SCHEMA_VERSION_COLUMN.  cache_put replaces the whole
  * hash with the record and its version (stamped by the caller) atomically,
- * unless Redis already holds that key at a version as new or newer: a
- * server-side script per chunk of records, chunks pipelined.  Redis thus
- * keeps the highest version of each key, as MySQL's upsert guard does.
+ * unless Redis already holds that key at a version as new or newer: per
+ * chunk of records a server-side script, or a transaction of plain HSETs
+ * between two scripts, chunks pipelined.  Redis thus keeps the highest
+ * version of each key, as MySQL's upsert guard does.  The transactions
+ * use scratch keys "wtc:put-old:*" (under the prefix), which never outlive
+ * one.
  *
  * Ids: the counter "wtc:next-id:<table>" (under the prefix) hands out blocks;
  * it is raised to at least the floor given (MySQL's max id) and to any id a
