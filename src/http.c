@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -42,6 +44,7 @@
 #define HTTP_SCHEMAS_MAX	256
 #define HTTP_ABSENT_MS		5000	/* how long "no such table" is believed */
 #define HTTP_STAT_MS		1000	/* spool_stat cache lifetime */
+#define HTTP_LOOP_MS		100	/* an idle I/O thread looks at "stop" this often */
 /* Status names changed across libmicrohttpd versions; the numbers did not. */
 #define HTTP_UNPROCESSABLE	422
 #define HTTP_TOO_LARGE		413
@@ -63,6 +66,7 @@ enum http_body {
 struct http_req {
 	struct http_req		*next;		/* job queue */
 	struct MHD_Connection	*conn;
+	struct http_loop	*loop;		/* whose daemon holds conn */
 	enum http_route		 route;
 	enum http_body		 kind;
 	char			*path;
@@ -97,8 +101,28 @@ struct http_worker {
 	struct buf	 out;
 	struct buf	 key;
 	struct http_req	**batch;	/* writers: requests taken together */
+	unsigned char	*wake;		/* writers: per loop, one resumed */
 	struct record	**recs;
 	struct http_req	**okreqs;
+};
+
+/*
+ * One I/O thread: its own libmicrohttpd daemon, run from our loop, so that
+ * the single-object writes read in one pass over the ready connections
+ * reach the writers together, with one wakeup, instead of one each.
+ */
+struct http_loop {
+	struct http		*h;
+	struct MHD_Daemon	*daemon;
+	int			 epfd;		/* MHD's epoll fd and wakefd */
+	int			 wakefd;	/* eventfd: connections resumed */
+	int			 woken;		/* atomic: wakefd written, not yet read */
+	pthread_t		 thread;
+	int			 started;
+	int			 quiesced;	/* atomic: 1 done, -1 MHD kept the socket */
+	struct http_req		*pend_head;	/* writes read in this pass */
+	struct http_req		*pend_tail;
+	unsigned		 npend;
 };
 
 struct http {
@@ -114,7 +138,9 @@ struct http {
 	char			*url;
 	char			*unix_path;	/* to unlink at stop */
 	int			 listen_fd;
-	struct MHD_Daemon	*daemon;
+	struct http_loop	*loops;
+	unsigned		 nloops;
+	int			 loop_quit;	/* atomic */
 
 	pthread_mutex_t		 lock;		/* guards the job queue and counters below */
 	pthread_cond_t		 cond;
@@ -1297,6 +1323,22 @@ http_exec(struct http_worker *w, struct http_req *req)
 	}
 }
 
+/*
+ * Tell a loop that connections of its daemon were resumed.  MHD's own
+ * signal does not end a wait in external epoll mode, so the loop waits
+ * on this eventfd too; one write per wait is enough.
+ */
+static void
+http_loop_wake(struct http_loop *lp)
+{
+	uint64_t	one = 1;
+
+	if (__atomic_exchange_n(&lp->woken, 1, __ATOMIC_ACQ_REL) == 0 &&
+	    write(lp->wakefd, &one, sizeof one) == -1) {
+		/* Only EAGAIN is possible: the counter is full, so readable. */
+	}
+}
+
 static void *
 http_worker_main(void *arg)
 {
@@ -1304,6 +1346,7 @@ http_worker_main(void *arg)
 	struct http		*h = w->h;
 	struct http_req		*req;
 	struct MHD_Connection	*conn;
+	struct http_loop	*lp;
 
 	pthread_mutex_lock(&h->lock);
 	for (;;) {
@@ -1319,7 +1362,9 @@ http_worker_main(void *arg)
 		http_exec(w, req);
 		/* req belongs to the I/O thread again after this. */
 		conn = req->conn;
+		lp = req->loop;
 		MHD_resume_connection(conn);
+		http_loop_wake(lp);
 
 		pthread_mutex_lock(&h->lock);
 		h->jobs--;
@@ -1353,8 +1398,17 @@ http_writer_main(void *arg)
 		pthread_mutex_unlock(&h->lock);
 
 		http_write_batch(w, w->batch, n);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			/* The loop may free the request once it is resumed. */
+			w->wake[w->batch[i]->loop - h->loops] = 1;
 			MHD_resume_connection(w->batch[i]->conn);
+		}
+		for (i = 0; i < h->nloops; i++) {
+			if (w->wake[i]) {
+				w->wake[i] = 0;
+				http_loop_wake(&h->loops[i]);
+			}
+		}
 
 		pthread_mutex_lock(&h->lock);
 		h->jobs -= (unsigned)n;
@@ -1365,10 +1419,15 @@ http_writer_main(void *arg)
 	return (NULL);
 }
 
-/* Suspend the connection and queue its request for a worker or a writer. */
+/*
+ * Suspend the connection and queue its request: a single-object write on
+ * the loop's own list, which http_loop_flush hands to the writers after
+ * this pass; anything else to a worker at once.
+ */
 static enum MHD_Result
-http_dispatch(struct http *h, struct http_req *req)
+http_dispatch(struct http_loop *lp, struct http_req *req)
 {
+	struct http	*h = lp->h;
 	const char	*p;
 	int		 single = 0;
 
@@ -1378,25 +1437,94 @@ http_dispatch(struct http *h, struct http_req *req)
 	}
 	MHD_suspend_connection(req->conn);
 	req->next = NULL;
-	pthread_mutex_lock(&h->lock);
 	if (single) {
-		if (h->wq_tail != NULL)
-			h->wq_tail->next = req;
+		if (lp->pend_tail != NULL)
+			lp->pend_tail->next = req;
 		else
-			h->wq_head = req;
-		h->wq_tail = req;
-		pthread_cond_signal(&h->wcond);
-	} else {
-		if (h->jobs_tail != NULL)
-			h->jobs_tail->next = req;
-		else
-			h->jobs_head = req;
-		h->jobs_tail = req;
-		pthread_cond_signal(&h->cond);
+			lp->pend_head = req;
+		lp->pend_tail = req;
+		lp->npend++;
+		return (MHD_YES);
 	}
+	pthread_mutex_lock(&h->lock);
+	if (h->jobs_tail != NULL)
+		h->jobs_tail->next = req;
+	else
+		h->jobs_head = req;
+	h->jobs_tail = req;
+	pthread_cond_signal(&h->cond);
 	h->jobs++;
 	pthread_mutex_unlock(&h->lock);
 	return (MHD_YES);
+}
+
+/* Hand the writes this pass read to the writers: one lock, one wakeup. */
+static void
+http_loop_flush(struct http_loop *lp)
+{
+	struct http	*h = lp->h;
+
+	if (lp->pend_head == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (h->wq_tail != NULL)
+		h->wq_tail->next = lp->pend_head;
+	else
+		h->wq_head = lp->pend_head;
+	h->wq_tail = lp->pend_tail;
+	h->jobs += lp->npend;
+	pthread_cond_signal(&h->wcond);
+	pthread_mutex_unlock(&h->lock);
+	lp->pend_head = lp->pend_tail = NULL;
+	lp->npend = 0;
+}
+
+/*
+ * An I/O thread.  When the server stops, the loop itself quiesces its
+ * daemon (MHD wants that from the thread that runs it) and goes on
+ * answering the requests in flight until told to quit.
+ */
+static void *
+http_loop_main(void *arg)
+{
+	struct http_loop	*lp = arg;
+	struct http		*h = lp->h;
+
+	struct epoll_event	 ev[2];
+	MHD_UNSIGNED_LONG_LONG	 to;
+	uint64_t		 count;
+	int			 ms, n, i;
+
+	while (!ATOMIC_GET(&h->loop_quit)) {
+		if (ATOMIC_GET(&h->stopping) && ATOMIC_GET(&lp->quiesced) == 0)
+			ATOMIC_SET(&lp->quiesced,
+			    MHD_quiesce_daemon(lp->daemon) ==
+			    MHD_INVALID_SOCKET ? -1 : 1);
+		MHD_run(lp->daemon);
+		http_loop_flush(lp);
+
+		ms = HTTP_LOOP_MS;
+		if (MHD_get_timeout(lp->daemon, &to) == MHD_YES && to < (unsigned)ms)
+			ms = (int)to;
+		n = epoll_wait(lp->epfd, ev, 2, ms);
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.fd != lp->wakefd)
+				continue;
+			/*
+			 * Read, then cleared: a waker that found the flag set
+			 * resumed before it looked, so the MHD_run after this
+			 * sees its connection; cleared first, a write landing
+			 * between would be read here and leave the flag set
+			 * with nothing to read, and every later wake would be
+			 * skipped.
+			 */
+			if (read(lp->wakefd, &count, sizeof count) == -1) {
+				/* EAGAIN: nothing more was written. */
+			}
+			ATOMIC_SET(&lp->woken, 0);
+		}
+	}
+	return (NULL);
 }
 
 /* --- I/O threads ------------------------------------------------------- */
@@ -1584,14 +1712,16 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	struct http	*h = cls;
-	struct http_req	*req = *con_cls;
-	enum MHD_Result	 ret;
-	char		*msg;
+	struct http_loop	*lp = cls;
+	struct http		*h = lp->h;
+	struct http_req		*req = *con_cls;
+	enum MHD_Result		 ret;
+	char			*msg;
 
 	if (req == NULL) {
 		req = xcalloc(1, sizeof *req);
 		req->conn = conn;
+		req->loop = lp;
 		req->start_us = now_us_real();
 		req->method = http_method_name(method);
 		req->path = xstrdup(url);
@@ -1644,7 +1774,7 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (req->body.data == NULL)
 		buf_grow(&req->body, 0);	/* NUL-terminated, even when empty */
-	return (http_dispatch(h, req));
+	return (http_dispatch(lp, req));
 }
 
 /* Escape what must not reach a log line raw: quotes, controls, non-ASCII. */
@@ -1706,13 +1836,41 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* --- life cycle ---------------------------------------------------------- */
 
+/* The loop's own epoll set: MHD's epoll fd and the wake eventfd. */
+static int
+http_loop_setup(struct http_loop *lp, char **err)
+{
+	const union MHD_DaemonInfo	*di;
+	struct epoll_event		 ev;
+
+	di = MHD_get_daemon_info(lp->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	if (di == NULL)
+		return (err_set(err, "cannot get the http server's epoll fd"));
+	if ((lp->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		return (err_set(err, "cannot set up an i/o thread: %s",
+		    strerror(errno)));
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.fd = di->epoll_fd;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) == -1)
+		return (err_set(err, "cannot set up an i/o thread: %s",
+		    strerror(errno)));
+	ev.data.fd = lp->wakefd;
+	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &ev) == -1)
+		return (err_set(err, "cannot set up an i/o thread: %s",
+		    strerror(errno)));
+	return (0);
+}
+
 struct http *
 http_start(const struct http_opts *opts, const struct config *cfg,
     struct ingest *ing, enum http_fail *fail, char **err)
 {
 	struct http		*h;
+	struct http_loop	*lp;
 	struct http_addr	 a;
-	unsigned		 i;
+	unsigned		 i, conns;
 	long			 ncpu;
 	int			 e;
 
@@ -1764,6 +1922,9 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 	if (e != 0)
 		goto fail;
 
+	h->nloops = h->opts.threads;
+	if (h->nloops > h->opts.max_connections)	/* each takes at least one */
+		h->nloops = h->opts.max_connections;
 	h->nworkers = h->opts.workers + HTTP_WRITERS;
 	h->workers = xcalloc(h->nworkers, sizeof *h->workers);
 	for (i = 0; i < h->nworkers; i++) {
@@ -1775,6 +1936,7 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 			    sizeof *h->workers[i].recs);
 			h->workers[i].okreqs = xcalloc(HTTP_CHUNK,
 			    sizeof *h->workers[i].okreqs);
+			h->workers[i].wake = xcalloc(h->nloops, 1);
 		} else {
 			h->workers[i].recs = xcalloc(1,
 			    sizeof *h->workers[i].recs);
@@ -1792,20 +1954,49 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 		h->workers[i].started = 1;
 	}
 
-	h->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, http_handler, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->opts.threads,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->opts.max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->opts.timeout_s,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-	    MHD_OPTION_END);
-	if (h->daemon == NULL) {
-		*fail = HTTP_FAIL_INTERNAL;
-		err_set(err, "cannot start the http server on %s", h->url);
-		goto fail;
+	/*
+	 * Each I/O thread runs a daemon of its own on the shared listening
+	 * socket (whichever accepts first gets the connection) and shares
+	 * the connection limit.
+	 */
+	h->loops = xcalloc(h->nloops, sizeof *h->loops);
+	for (i = 0; i < h->nloops; i++)
+		h->loops[i].epfd = h->loops[i].wakefd = -1;
+	for (i = 0; i < h->nloops; i++) {
+		lp = &h->loops[i];
+		lp->h = h;
+		conns = h->opts.max_connections / h->nloops +
+		    (i < h->opts.max_connections % h->nloops);
+		lp->daemon = MHD_start_daemon(MHD_USE_EPOLL |
+		    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		    0, NULL, NULL, http_handler, lp,
+		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
+		    MHD_OPTION_CONNECTION_LIMIT, conns,
+		    MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned int)h->opts.timeout_s,
+		    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+		    MHD_OPTION_END);
+		if (lp->daemon == NULL) {
+			*fail = HTTP_FAIL_INTERNAL;
+			err_set(err, "cannot start the http server on %s",
+			    h->url);
+			goto fail;
+		}
+		if (http_loop_setup(lp, err) != 0) {
+			*fail = HTTP_FAIL_INTERNAL;
+			goto fail;
+		}
+	}
+	for (i = 0; i < h->nloops; i++) {
+		lp = &h->loops[i];
+		if ((e = pthread_create(&lp->thread, NULL, http_loop_main,
+		    lp)) != 0) {
+			*fail = HTTP_FAIL_INTERNAL;
+			err_set(err, "cannot start i/o thread: %s", strerror(e));
+			goto fail;
+		}
+		lp->started = 1;
 	}
 	return (h);
 fail:
@@ -1829,16 +2020,32 @@ void
 http_stop(struct http *h)
 {
 	uint64_t	deadline;
-	unsigned	i;
+	unsigned	i, running = 0, kept = 0;
 	size_t		j;
+	int		q;
 
 	if (h == NULL)
 		return;
-	if (h->daemon != NULL) {
-		ATOMIC_SET(&h->stopping, 1);
-		/* Quiesced, the listening socket is ours to close; else MHD's. */
-		if (MHD_quiesce_daemon(h->daemon) == MHD_INVALID_SOCKET)
-			h->listen_fd = -1;
+	for (i = 0; i < h->nloops; i++) {
+		if (h->loops[i].daemon == NULL)
+			continue;
+		if (h->loops[i].started)
+			running++;
+		else if (MHD_quiesce_daemon(h->loops[i].daemon) ==
+		    MHD_INVALID_SOCKET)
+			kept = 1;
+	}
+	ATOMIC_SET(&h->stopping, 1);
+	if (running > 0) {
+		/* The loops quiesce their daemons themselves. */
+		for (i = 0; i < h->nloops; i++) {
+			if (!h->loops[i].started)
+				continue;
+			while ((q = ATOMIC_GET(&h->loops[i].quiesced)) == 0)
+				usleep(1000);
+			if (q < 0)
+				kept = 1;
+		}
 		/*
 		 * Requests in flight get their answers: a write a worker
 		 * holds always finishes (suspended connections must be
@@ -1859,8 +2066,34 @@ http_stop(struct http *h)
 		while (h->jobs > 0)
 			pthread_cond_wait(&h->cond, &h->lock);
 		pthread_mutex_unlock(&h->lock);
-		MHD_stop_daemon(h->daemon);
 	}
+	ATOMIC_SET(&h->loop_quit, 1);
+	for (i = 0; i < h->nloops; i++) {
+		if (h->loops[i].started)
+			pthread_join(h->loops[i].thread, NULL);
+	}
+	/*
+	 * Writes read in the loops' last passes still go to the writers:
+	 * MHD must not be stopped with a connection suspended.
+	 */
+	for (i = 0; i < h->nloops; i++)
+		http_loop_flush(&h->loops[i]);
+	pthread_mutex_lock(&h->lock);
+	while (h->jobs > 0)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	for (i = 0; i < h->nloops; i++) {
+		if (h->loops[i].daemon != NULL)
+			MHD_stop_daemon(h->loops[i].daemon);
+		if (h->loops[i].epfd != -1)
+			close(h->loops[i].epfd);
+		if (h->loops[i].wakefd != -1)
+			close(h->loops[i].wakefd);
+	}
+	free(h->loops);
+	/* Quiesced, the listening socket is ours to close; else MHD's. */
+	if (kept)
+		h->listen_fd = -1;
 	pthread_mutex_lock(&h->lock);
 	h->quit = 1;
 	pthread_cond_broadcast(&h->cond);
@@ -1874,6 +2107,7 @@ http_stop(struct http *h)
 		buf_release(&h->workers[i].out);
 		buf_release(&h->workers[i].key);
 		free(h->workers[i].batch);
+		free(h->workers[i].wake);
 		free(h->workers[i].recs);
 		free(h->workers[i].okreqs);
 	}

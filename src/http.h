@@ -7,13 +7,16 @@
  * errors are {"error": "..."} with a status that says who should act
  * (4xx: the client; 503 + Retry-After: try again later).
  *
- * Threads: a small pool of I/O threads (libmicrohttpd's, one epoll each)
+ * Threads: a small pool of I/O threads, each running a libmicrohttpd
+ * daemon of its own (external epoll) on the shared listening socket,
  * reads requests and writes answers and never blocks on Redis, MySQL or
  * the spool; a request that needs them is suspended and handed over:
- *  - single-object writes to HTTP_WRITERS writer threads, each of which
- *    takes every such request waiting (up to HTTP_CHUNK) and lands them
- *    with one ingest_write: one spool group commit and one pipelined Redis
- *    round trip for all of them;
+ *  - single-object writes to HTTP_WRITERS writer threads, all those one
+ *    pass of an I/O thread read at once; a writer takes every such
+ *    request waiting (up to HTTP_CHUNK) and lands them with one
+ *    ingest_write: one spool group commit and one pipelined Redis round
+ *    trip for all of them (one writer measured best: the longer it
+ *    works, the bigger its next batch);
  *  - bulk writes (one ingest_write per HTTP_CHUNK records of the body),
  *    reads, /healthz and /metrics to worker threads, each with its own
  *    Redis and MySQL connections, made when first needed.
@@ -37,7 +40,7 @@
 #define HTTP_DEFAULT_LISTEN	"127.0.0.1:8080"
 #define HTTP_DEFAULT_MAX_BODY	(16u * 1024 * 1024)
 #define HTTP_DEFAULT_WORKERS	16
-#define HTTP_WRITERS		4	/* threads coalescing single-object writes */
+#define HTTP_WRITERS		1	/* threads coalescing single-object writes */
 #define HTTP_DEFAULT_MAX_CONN	1024
 #define HTTP_DEFAULT_TIMEOUT	30
 #define HTTP_CHUNK		4096

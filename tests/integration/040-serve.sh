@@ -258,6 +258,36 @@ kill -TERM "$bl_PID"
 wait "$bl_PID" || fail "serve did not exit 0"
 expect_status 0 "$WTC" drain --once
 
+# --- --max-connections: the limit holds across I/O threads ---------------
+# Two uploads that never end hold both connections (four threads are asked
+# for; a thread needs a connection of its own, so two run, one each).  A
+# third client waits in the listen queue until one of them goes.
+start_serve lim --listen 127.0.0.1:0 --no-drainer --no-access-log \
+    --max-connections 2 --threads 4
+holders=
+for i in 1 2; do
+	sleep 20 | curl -s -o /dev/null -X POST -T - -H 'Content-Type: application/json' \
+	    "$URL/write-through" &
+	holders="$holders $!"
+	EXTRA_PIDS="$EXTRA_PIDS $!"
+done
+# Established connections whose local port is serve's (/proc/net/tcp: hex).
+held() {
+	[ "$(awk -v p="$(printf ':%04X' "${URL##*:}")" \
+	    'substr($2, length($2) - 4) == p && $4 == "01"' /proc/net/tcp |
+	    wc -l)" -ge 2 ]
+}
+wait_until 10 held || fail "the two holders did not connect"
+set +e
+curl -s -m 2 -o /dev/null "$URL/healthz"
+rc=$?
+set -e
+assert_eq "$rc" 28 "a third connection over --max-connections 2 waits"
+for p in $holders; do kill "$p" 2>/dev/null || true; done
+assert_eq "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$URL/healthz")" 200 "served once a holder went"
+kill -TERM "$lim_PID"
+wait "$lim_PID" || fail "serve did not exit 0 after the holders went"
+
 # --- MySQL down: degraded but writing; then Redis down: 503 ---------------
 start_serve down --listen 127.0.0.1:0 --no-drainer --no-access-log
 stop_mariadb
