@@ -1063,6 +1063,14 @@ int
 cache_put(struct cache *c, const struct schema *s, const char *prefix,
     struct record **recs, size_t n, char **err)
 {
+	return (cache_put_overlap(c, s, prefix, recs, n, NULL, NULL, err));
+}
+
+int
+cache_put_overlap(struct cache *c, const struct schema *s, const char *prefix,
+    struct record **recs, size_t n, void (*wait)(void *), void *arg,
+    char **err)
+{
 	size_t		 sent, done, m, nchunks, chunk, i, unread, nrep;
 	size_t		 present = 0, guarded = 0;
 	redisReply	*r = NULL;
@@ -1127,6 +1135,12 @@ cache_put(struct cache *c, const struct schema *s, const char *prefix,
 			if (sdslen(c->ctx->obuf) >= CACHE_SEND_AT &&
 			    cache_send(c, err) != 0)
 				goto out;
+		}
+		if (wait != NULL) {
+			if (cache_send(c, err) != 0)
+				goto out;
+			wait(arg);
+			wait = NULL;
 		}
 		reply = NULL;
 		if (redisGetReply(c->ctx, &reply) != REDIS_OK) {

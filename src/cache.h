@@ -53,6 +53,17 @@ int		 cache_put(struct cache *, const struct schema *, const char *prefix,
 		    struct record **recs, size_t n, char **err);
 
 /*
+ * cache_put, calling wait(arg) once while Redis works: after the commands
+ * of the first window (all of them, for up to CACHE_WINDOW chunks of
+ * records) are sent and before a reply is read.  It is not called when
+ * cache_put fails before then.  The caller's fsync goes there: it then
+ * costs no thread and no time of its own.
+ */
+int		 cache_put_overlap(struct cache *, const struct schema *,
+		    const char *prefix, struct record **recs, size_t n,
+		    void (*wait)(void *), void *arg, char **err);
+
+/*
  * Read the record at key (the whole key, prefix included).  Returns 1 with
  * *out (fields as REC_STR, version set, bound to the schema when one is
  * given), 0 when absent, -1 on error.
