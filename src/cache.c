@@ -182,33 +182,6 @@ static const char cache_raise_lua[] =
 	"end\n"
 	"return 0\n";
 
-/*
- * The same for records whose ids were just allocated from the counter
- * (RECORD_FRESH_ID): nobody else can hold those keys, so there is no
- * version to compare and nothing to delete.  This is a bulk load's path,
- * and costs Redis one call per record, as a plain HSET would.
- */
-static const char cache_put_fresh_lua[] =
-	"local a = 1\n"
-	"for i = 1, #KEYS do\n"
-	"  local n = tonumber(ARGV[a + 1])\n"
-	"  local last = a + 2 + 2 * n - 1\n"
-	"  if n <= " CACHE_XSTR(CACHE_UNPACK) " then\n"
-	"    redis.call('HSET', KEYS[i], '" SCHEMA_VERSION_COLUMN "', ARGV[a], unpack(ARGV, a + 2, last))\n"
-	"  else\n"
-	"    redis.call('HSET', KEYS[i], '" SCHEMA_VERSION_COLUMN "', ARGV[a])\n"
-	"    local s = a + 2\n"
-	"    while s <= last do\n"
-	"      local e = s + 2 * " CACHE_XSTR(CACHE_UNPACK) " - 1\n"
-	"      if e > last then e = last end\n"
-	"      redis.call('HSET', KEYS[i], unpack(ARGV, s, e))\n"
-	"      s = e + 1\n"
-	"    end\n"
-	"  end\n"
-	"  a = last + 1\n"
-	"end\n"
-	"return #KEYS\n";
-
 /* KEYS[1]: key; ARGV: version, then field/value pairs. */
 static const char cache_fill_lua[] =
 	"local old = redis.call('HGET', KEYS[1], '" SCHEMA_VERSION_COLUMN "')\n"
@@ -227,14 +200,13 @@ static const char cache_fill_lua[] =
 
 enum cache_script {
 	CACHE_SCRIPT_PUT,
-	CACHE_SCRIPT_PUT_FRESH,
 	CACHE_SCRIPT_RAISE,
 	CACHE_SCRIPT_FILL,
 	CACHE_NSCRIPTS
 };
 
 static const char *cache_scripts[CACHE_NSCRIPTS] = {
-	cache_put_lua, cache_put_fresh_lua, cache_raise_lua, cache_fill_lua
+	cache_put_lua, cache_raise_lua, cache_fill_lua
 };
 
 struct cache {
