@@ -19,10 +19,10 @@ static const char get_usage[] =
 "Print the records with the given ids, reading through the cache: each one\n"
 "comes from Redis, or when Redis does not hold it from MySQL, and is then\n"
 "stored in Redis.  A composite primary key is given as its values joined by\n"
-"':' (e.g. 'eu:42').  Records are printed as 'field: value' lines with a\n"
-"blank line between them; NULL fields are left out.  When Redis is\n"
-"unreachable, the records are read from MySQL with a warning (MySQL may lag\n"
-"behind the spool).\n"
+"':' (e.g. 'eu:42'), a ':' or '%' inside a value written %3A or %25.\n"
+"Records are printed as 'field: value' lines with a blank line between\n"
+"them; NULL fields are left out.  When Redis is unreachable, the records\n"
+"are read from MySQL with a warning (MySQL may lag behind the spool).\n"
 "\n"
 "Options:\n"
 "      --json            print each record as one JSON object per line\n"
@@ -47,23 +47,20 @@ struct get_state {
  * Returns 0, or -1 with *err.
  */
 static int
-get_split_id(const struct schema *s, char *id, const char **pk, char **err)
+get_split_id(const struct schema *s, const char *id, char *copy,
+    const char **pk, char **err)
 {
 	const struct schema_column	*c;
 	const char			*q;
-	char				*p = id, *colon;
+	char				*why = NULL;
 	size_t				 i;
 
+	if (record_key_split(copy, s->npk, pk, &why) != 0) {
+		err_set(err, "id '%s' %s for table '%s'", id, why, s->table);
+		free(why);
+		return (-1);
+	}
 	for (i = 0; i < s->npk; i++) {
-		pk[i] = p;
-		if (i + 1 < s->npk) {
-			if ((colon = strchr(p, ':')) == NULL)
-				return (err_set(err, "id '%s' needs %zu values "
-				    "joined by ':' for table '%s'", id, s->npk,
-				    s->table));
-			*colon = '\0';
-			p = colon + 1;
-		}
 		c = &s->cols[s->pk[i]];
 		if (c->type == SCHEMA_INT) {
 			q = pk[i];
@@ -130,19 +127,28 @@ get_one(struct get_state *gs, const char *id)
 	const char	**pk = NULL;
 	char		*err = NULL, *copy = NULL;
 	const char	*table = gs->cli->cfg.table;
+	size_t		 i;
 	int		 rc, r;
 
-	buf_printf(&key, "%s%s:%s", gs->cli->cfg.prefix != NULL ?
-	    gs->cli->cfg.prefix : "", table, id);
+	buf_printf(&key, "%s%s:", gs->cli->cfg.prefix != NULL ?
+	    gs->cli->cfg.prefix : "", table);
 	if (gs->schema != NULL) {
 		copy = xstrdup(id);
 		pk = xcalloc(gs->schema->npk + 1, sizeof *pk);
-		if (get_split_id(gs->schema, copy, pk, &err) != 0) {
+		if (get_split_id(gs->schema, id, copy, pk, &err) != 0) {
 			cli_error(gs->cli, "%s", err);
 			rc = EXIT_DATA;
 			goto out;
 		}
-	}
+		/* The key as wtc writes it, whatever escapes id spelt. */
+		for (i = 0; i < gs->schema->npk; i++) {
+			if (i > 0)
+				buf_addc(&key, ':');
+			record_key_part(&key, pk[i], strlen(pk[i]),
+			    gs->schema->npk > 1);
+		}
+	} else
+		buf_adds(&key, id);
 	if (gs->cache != NULL) {
 		r = cache_get(gs->cache, gs->schema, key.data, &rec, &err);
 		if (r == 1) {

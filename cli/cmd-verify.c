@@ -353,7 +353,7 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
     char **err)
 {
 	const struct schema_column	*c;
-	char				*p, *colon;
+	char				*why = NULL;
 	size_t				 i;
 
 	*copy = NULL;
@@ -361,17 +361,14 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
 	if (strncmp(key, v->keyhead.data, v->keyhead.len) != 0)
 		return (err_set(err, "key '%s' is not in table '%s'", key,
 		    v->s->table));
-	p = *copy = xstrdup(key + v->keyhead.len);
+	*copy = xstrdup(key + v->keyhead.len);
 	*pk = xcalloc(v->s->npk + 1, sizeof **pk);
+	if (record_key_split(*copy, v->s->npk, *pk, &why) != 0) {
+		err_set(err, "key '%s' %s", key, why);
+		free(why);
+		return (-1);
+	}
 	for (i = 0; i < v->s->npk; i++) {
-		(*pk)[i] = p;
-		if (i + 1 < v->s->npk) {
-			if ((colon = strchr(p, ':')) == NULL)
-				return (err_set(err, "key '%s' needs %zu values "
-				    "joined by ':'", key, v->s->npk));
-			*colon = '\0';
-			p = colon + 1;
-		}
 		c = &v->s->cols[v->s->pk[i]];
 		if (c->type == SCHEMA_INT && ((*pk)[i][0] == '\0' ||
 		    strspn((*pk)[i] + ((*pk)[i][0] == '-'), "0123456789") !=
@@ -380,6 +377,34 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
 			    "for column '%s'", key, (*pk)[i], c->name));
 	}
 	return (0);
+}
+
+/*
+ * Append the key of an id given by the user: its values as wtc writes them,
+ * whatever escapes the id spelt; the id as it is when it does not split.
+ */
+static void
+verify_id_key(struct verify *v, const char *id, size_t len, struct buf *key)
+{
+	const char	**pk;
+	char		*copy, *err = NULL;
+	size_t		 i;
+
+	copy = xstrndup(id, len);
+	pk = xcalloc(v->s->npk + 1, sizeof *pk);
+	if (record_key_split(copy, v->s->npk, pk, &err) != 0) {
+		buf_add(key, id, len);	/* verify_key says what is wrong */
+		free(err);
+	} else {
+		for (i = 0; i < v->s->npk; i++) {
+			if (i > 0)
+				buf_addc(key, ':');
+			record_key_part(key, pk[i], strlen(pk[i]),
+			    v->s->npk > 1);
+		}
+	}
+	free(pk);
+	free(copy);
 }
 
 /* Check one key by reading both sides.  0, or -1 with v->err set. */
@@ -548,7 +573,7 @@ verify_ids(struct verify *v, const char *list)
 			continue;
 		buf_reset(&key);
 		buf_add(&key, v->keyhead.data, v->keyhead.len);
-		buf_add(&key, p, (size_t)(e - p));
+		verify_id_key(v, p, (size_t)(e - p), &key);
 		rc = verify_key(v, key.data, 1);
 	}
 	buf_release(&key);

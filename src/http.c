@@ -1086,7 +1086,7 @@ http_read(struct http_worker *w, struct http_req *req)
 	buf_adds(&w->key, s->table);
 	for (i = 0; i < npk; i++) {
 		buf_addc(&w->key, ':');
-		buf_adds(&w->key, pk[i]);
+		record_key_part(&w->key, pk[i], strlen(pk[i]), npk > 1);
 	}
 
 	/* Redis first; if it fails, MySQL still answers. */

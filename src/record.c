@@ -1418,7 +1418,79 @@ record_key(const struct record *rec, const struct schema *s,
 			    "'%s'", name));
 		}
 		buf_addc(out, ':');
-		buf_add(out, f->val, f->len);
+		record_key_part(out, f->val, f->len, s->npk > 1);
+	}
+	return (0);
+}
+
+void
+record_key_part(struct buf *out, const char *val, size_t len, int composite)
+{
+	size_t	 i;
+
+	if (!composite) {
+		buf_add(out, val, len);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		if (val[i] == '%')
+			buf_adds(out, "%25");
+		else if (val[i] == ':')
+			buf_adds(out, "%3A");
+		else
+			buf_addc(out, val[i]);
+	}
+}
+
+static int
+rec_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+int
+record_key_split(char *s, size_t npk, const char **pk, char **err)
+{
+	char	*p = s, *colon, *r, *w;
+	size_t	 i;
+	int	 hi, lo;
+
+	if (npk == 1) {
+		pk[0] = s;
+		return (0);
+	}
+	for (i = 0; i < npk; i++) {
+		pk[i] = p;
+		colon = strchr(p, ':');
+		if (i + 1 < npk) {
+			if (colon == NULL)
+				return (err_set(err, "needs %zu values joined "
+				    "by ':'", npk));
+			*colon = '\0';
+		} else if (colon != NULL)
+			return (err_set(err, "has more than %zu values joined "
+			    "by ':'", npk));
+		for (r = w = p; *r != '\0'; r++) {
+			if (*r != '%') {
+				*w++ = *r;
+				continue;
+			}
+			if ((hi = rec_hexval(r[1])) < 0 ||
+			    (lo = rec_hexval(r[2])) < 0 || hi + lo == 0)
+				return (err_set(err, "has a '%%' not followed by "
+				    "two hex digits (not 00)"));
+			*w++ = (char)(hi * 16 + lo);
+			r += 2;
+		}
+		*w = '\0';
+		if (i + 1 < npk)
+			p = colon + 1;
 	}
 	return (0);
 }

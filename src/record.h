@@ -92,9 +92,26 @@ int		 record_has_id(const struct record *);
  * Append the record's key to out: prefix, table, ':', then the primary key
  * values joined by ':'.  Returns -1 with *err when a key column is missing
  * or NULL.
+ *
+ * The one value of a single-column key goes as it is.  The values of a
+ * composite key have their '%' and ':' written as %25 and %3A, so that
+ * ("a:b", "c") and ("a", "b:c") do not share a key.
  */
 int		 record_key(const struct record *, const struct schema *,
 		    const char *prefix, struct buf *out, char **err);
+
+/* Append one primary key value as record_key does (composite: npk > 1). */
+void		 record_key_part(struct buf *out, const char *val, size_t len,
+		    int composite);
+
+/*
+ * Split the key values part of a key (what follows "<prefix><table>:") into
+ * its npk values, in place, undoing record_key_part; pk gets npk pointers.
+ * %HH escapes are read in any case.  Returns 0, or -1 with *err when there
+ * are not npk values or an escape is malformed.
+ */
+int		 record_key_split(char *s, size_t npk, const char **pk,
+		    char **err);
 
 /* Spool payload form. */
 void		 record_encode(const struct record *, struct buf *out);

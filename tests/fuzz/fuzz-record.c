@@ -14,6 +14,37 @@
 
 static struct schema	*schemas[2];
 
+/* A record's key splits back into its key values (those without a NUL). */
+static void
+fuzz_key_splits(const struct record *rec, const struct schema *s,
+    const struct buf *key)
+{
+	const struct rec_field	*f = NULL;
+	const char		*pk[8];
+	char			*rest, *err = NULL;
+	size_t			 head, k, i;
+
+	head = strlen("fz:") + strlen(s->table) + 1;
+	FUZZ_CHECK(key->len >= head && s->npk <= 8);
+	rest = xstrndup(key->data + head, key->len - head);
+	if (strlen(rest) != key->len - head) {
+		free(rest);
+		return;
+	}
+	FUZZ_CHECK(record_key_split(rest, s->npk, pk, &err) == 0);
+	for (k = 0; k < s->npk; k++) {
+		for (i = 0; i < rec->nfields; i++) {
+			f = &rec->fields[i];
+			if (f->col == (int)s->pk[k])
+				break;
+		}
+		FUZZ_CHECK(i < rec->nfields);
+		FUZZ_CHECK(strlen(pk[k]) == f->len &&
+		    memcmp(pk[k], f->val, f->len) == 0);
+	}
+	free(rest);
+}
+
 static void
 fuzz_one(const char *json, size_t len, const struct schema *s)
 {
@@ -35,7 +66,8 @@ fuzz_one(const char *json, size_t len, const struct schema *s)
 		FUZZ_CHECK(err != NULL);
 		free(err);
 		err = NULL;
-	}
+	} else
+		fuzz_key_splits(rec, s, &key);
 
 	/* The spool payload round-trips byte for byte. */
 	record_encode(rec, &enc);

@@ -67,6 +67,33 @@ assert_eq "$(rcli HGET app:users:7 name)" "Pre Fix" "prefixed key"
 expect_status 0 "$WTC" --prefix app: get 7
 expect_grep "name: Pre Fix" "$T/out"
 
+# A composite key whose values hold ':' and '%': each record its own Redis
+# key (':' and '%' escaped as %3A and %25), found again by get and verify.
+sql "CREATE TABLE pairs (a VARCHAR(20) NOT NULL, b VARCHAR(20) NOT NULL,
+    v INT, PRIMARY KEY (a, b))"
+expect_status 0 "$WTC" --table pairs init
+expect_status 0 "$WTC" --table pairs put --no-drain \
+    '{"a": "x:y", "b": "z", "v": 1}' '{"a": "x", "b": "y:z", "v": 2}' \
+    '{"a": "5%", "b": "%3A", "v": 3}'
+assert_eq "$(rcli HGET 'pairs:x%3Ay:z' v)" 1 "first composite key"
+assert_eq "$(rcli HGET 'pairs:x:y%3Az' v)" 2 "second composite key"
+assert_eq "$(rcli HGET 'pairs:5%25:%253A' v)" 3 "escaped percent signs"
+expect_status 0 "$WTC" --table pairs drain --once
+assert_eq "$(sql 'SELECT COUNT(*) FROM pairs')" 3 "composite rows"
+expect_status 0 "$WTC" --table pairs verify
+rcli DEL 'pairs:x%3Ay:z' >/dev/null
+expect_status 0 "$WTC" --table pairs get 'x%3ay:z'	# escapes in any case
+expect_grep "v: 1" "$T/out"
+assert_eq "$(rcli HGET 'pairs:x%3Ay:z' v)" 1 "filled back under its key"
+expect_status 0 "$WTC" --table pairs get --json 'x:y%3Az' '5%25:%253A'
+assert_eq "$(sed -n 1p "$T/out")" '{"a":"x","b":"y:z","v":2}' "second by get"
+assert_eq "$(sed -n 2p "$T/out")" '{"a":"5%","b":"%3A","v":3}' "third by get"
+expect_status 0 "$WTC" --table pairs verify --ids 'x:y%3Az,5%25:%253A'
+expect_status 65 "$WTC" --table pairs get 'x:y:z'
+expect_grep "id 'x:y:z' has more than 2 values joined by ':' for table 'pairs'" "$T/err"
+expect_status 65 "$WTC" --table pairs get 'x%zz:z'
+expect_grep "not followed by two hex digits" "$T/err"
+
 # Redis down: read from MySQL with a warning.
 stop_redis
 expect_status 0 "$WTC" get 3

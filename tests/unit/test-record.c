@@ -952,7 +952,7 @@ test_decode_corrupt(void **state)
 static void
 test_key(void **state)
 {
-	struct schema	*s = users_schema(), *c;
+	struct schema	*s = users_schema(), *c, *t;
 	struct record	*rec;
 	struct buf	 b = BUF_INIT;
 	char		*err = NULL;
@@ -1006,9 +1006,72 @@ test_key(void **state)
 	assert_int_equal(record_key(rec, c, "p/", &b, &err), 0);
 	assert_string_equal(b.data, "p/pairs:8:l");
 	record_free(rec);
+
+	/* Composite values with ':' or '%' cannot make the same key. */
+	rec = PARSE_OK(c, "{\"a\":\"x:y\",\"b\":1}");
+	buf_reset(&b);
+	assert_int_equal(record_key(rec, c, NULL, &b, &err), 0);
+	assert_string_equal(b.data, "pairs:1:x%3Ay");
+	record_free(rec);
+	rec = PARSE_OK(c, "{\"a\":\"5%3Ay%\",\"b\":1}");
+	buf_reset(&b);
+	assert_int_equal(record_key(rec, c, NULL, &b, &err), 0);
+	assert_string_equal(b.data, "pairs:1:5%253Ay%25");
+	record_free(rec);
+	/* The value of a single-column key stays as it is. */
+	t = schema_new("tags");
+	assert_non_null(schema_add_column(t, "t", "varchar(10)", 10, 0, 0, 0,
+	    &err));
+	schema_add_pk(t, 0);
+	rec = PARSE_OK(t, "{\"t\":\"a:b%\"}");
+	buf_reset(&b);
+	assert_int_equal(record_key(rec, t, NULL, &b, &err), 0);
+	assert_string_equal(b.data, "tags:a:b%");
+	record_free(rec);
+	schema_free(t);
 	buf_release(&b);
 	schema_free(c);
 	schema_free(s);
+}
+
+static void
+test_key_split(void **state)
+{
+	const char	*pk[3];
+	char		 s1[] = "a:b", s2[] = "1:5%253Ay%25", s3[] = "x%3a:%41",
+			 s4[] = "a:b:c", s5[] = "ab", s6[] = "a:%4", s7[] = "a:%00",
+			 s8[] = "a:b%zz";
+	char		*err = NULL;
+
+	(void)state;
+	/* One value: everything, as it is. */
+	assert_int_equal(record_key_split(s1, 1, pk, &err), 0);
+	assert_string_equal(pk[0], "a:b");
+	assert_int_equal(record_key_split(s2, 2, pk, &err), 0);
+	assert_string_equal(pk[0], "1");
+	assert_string_equal(pk[1], "5%3Ay%");
+	assert_int_equal(record_key_split(s3, 2, pk, &err), 0);
+	assert_string_equal(pk[0], "x:");
+	assert_string_equal(pk[1], "A");
+
+	assert_int_equal(record_key_split(s4, 2, pk, &err), -1);
+	assert_string_equal(err, "has more than 2 values joined by ':'");
+	free(err);
+	err = NULL;
+	assert_int_equal(record_key_split(s5, 2, pk, &err), -1);
+	assert_string_equal(err, "needs 2 values joined by ':'");
+	free(err);
+	err = NULL;
+	assert_int_equal(record_key_split(s6, 2, pk, &err), -1);
+	assert_string_equal(err,
+	    "has a '%' not followed by two hex digits (not 00)");
+	free(err);
+	err = NULL;
+	assert_int_equal(record_key_split(s7, 2, pk, &err), -1);
+	free(err);
+	err = NULL;
+	assert_int_equal(record_key_split(s8, 2, pk, &err), -1);
+	free(err);
 }
 
 static void
@@ -1128,6 +1191,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_decode_corrupt),
 		cmocka_unit_test(test_key),
+		cmocka_unit_test(test_key_split),
 		cmocka_unit_test(test_build),
 	};
 
