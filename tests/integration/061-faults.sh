@@ -174,12 +174,12 @@ fi
 
 # --- 5. Damaged segments: a torn tail, flipped bytes --------------------------
 D="$T/dmg"
-gen 60001 60100 | expect_status 0 "$WTC" put --no-drain --spool "$D"
+gen 70001 70100 | expect_status 0 "$WTC" put --no-drain --spool "$D"
 seg1=$(ls "$D"/seg-*)
 [ "$(echo "$seg1" | wc -l)" = 1 ] || fail "expected one segment: $seg1"
 size=$(stat -c %s "$seg1")
 truncate -s $((size - 10)) "$seg1"		# the last frame loses its end
-gen 60101 60200 | expect_status 0 "$WTC" put --no-drain --spool "$D"
+gen 70101 70200 | expect_status 0 "$WTC" put --no-drain --spool "$D"
 seg2=$(ls "$D"/seg-* | grep -vxF "$seg1")
 size2=$(stat -c %s "$seg2")
 printf '\377\377\377' | dd of="$seg2" bs=1 seek=$((size2 / 2)) conv=notrunc 2>/dev/null
@@ -192,15 +192,15 @@ log "drain --once over damage: exit $rc; $(grep -c . "$T/err") lines on stderr"
 grep -q "$(basename "$seg1")" "$T/err" || { cat "$T/err" >&2; fail "the torn segment is not reported"; }
 grep -q "$(basename "$seg2").*damaged" "$T/err" || { cat "$T/err" >&2; fail "the flipped bytes are not reported"; }
 grep "$(basename "$seg1")\|$(basename "$seg2")" "$T/err" | while read -r l; do log "reported: $l"; done
-assert_eq "$(count 60001 60099)" 99 "good records before the torn frame"
-assert_eq "$(count 60100 60100)" 0 "the torn record"
-good2=$(count 60101 60200)
+assert_eq "$(count 70001 70099)" 99 "good records before the torn frame"
+assert_eq "$(count 70100 70100)" 0 "the torn record"
+good2=$(count 70101 70200)
 [ "$good2" -ge 98 ] && [ "$good2" -le 99 ] || fail "$good2 of 100 records of the flipped segment landed (expected 99, or 98 if a header was hit)"
-assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE id BETWEEN 60001 AND 60200 AND name <> CONCAT('f', id)")" 0 "corrupt rows"
+assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE id BETWEEN 70001 AND 70200 AND name <> CONCAT('f', id)")" 0 "corrupt rows"
 # Damage is reported once, not forever: a second drain has nothing to do.
 expect_status 0 timeout 60 "$WTC" drain --once --spool "$D"
 # And the spool takes new records after it.
-gen 60201 60210 | expect_status 0 "$WTC" put --no-drain --spool "$D"
+gen 70201 70210 | expect_status 0 "$WTC" put --no-drain --spool "$D"
 expect_status 0 timeout 60 "$WTC" drain --once --spool "$D"
-assert_eq "$(count 60201 60210)" 10 "records after the damage"
+assert_eq "$(count 70201 70210)" 10 "records after the damage"
 exit 0
