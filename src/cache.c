@@ -615,7 +615,12 @@ out:
 	return (rc);
 }
 
-/* The largest id carried by recs in the schema's integer id column, or 0. */
+/*
+ * The largest id carried by recs in the schema's integer id column, or 0.
+ * Ids handed out by the counter (RECORD_FRESH_ID) do not count: it is past
+ * them already, and a write of only such records, as serve's usually is,
+ * then needs no round trip to raise it before its own.
+ */
 static uint64_t
 cache_max_id(const struct schema *s, struct record **recs, size_t n)
 {
@@ -627,7 +632,8 @@ cache_max_id(const struct schema *s, struct record **recs, size_t n)
 	if (s == NULL || s->id_col < 0)
 		return (0);
 	for (i = 0; i < n; i++) {
-		if (recs[i]->id_field < 0)
+		if (recs[i]->id_field < 0 ||
+		    (recs[i]->flags & RECORD_FRESH_ID) != 0)
 			continue;
 		f = &recs[i]->fields[recs[i]->id_field];
 		if (f->type != REC_INT || f->val[0] == '-')
