@@ -360,7 +360,7 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
     size_t n, char **err)
 {
 	size_t		 i, need = 0;
-	uint64_t	 first, count, now;
+	uint64_t	 first, count, now, floor;
 	int		 rc = -1;
 
 	if (ing->schema->id_col >= 0) {
@@ -374,8 +374,16 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 	if (need > ing->id_end - ing->id_next) {
 		/* Whatever is left of the old block is dropped: ids need not be dense. */
 		count = need > ing->opts.id_block ? need : ing->opts.id_block;
-		if (cache_alloc_ids(c, ing->prefix, ing->table, count,
-		    ing->id_floor, &first, err) != 0)
+		/*
+		 * Above every id handed out so far too: a Redis that lost its
+		 * counter (restarted without persistence) must not give them
+		 * again.
+		 */
+		floor = ing->id_floor;
+		if (ing->id_next > 0 && ing->id_next - 1 > floor)
+			floor = ing->id_next - 1;
+		if (cache_alloc_ids(c, ing->prefix, ing->table, count, floor,
+		    &first, err) != 0)
 			goto out;
 		ing->id_next = first;
 		ing->id_end = first + count;

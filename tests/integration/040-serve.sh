@@ -310,4 +310,32 @@ wait "$down_PID" || fail "serve did not exit 0 with redis down"
 
 # Redis down at start: unavailable.
 expect_status 69 "$WTC" serve --listen 127.0.0.1:0 --no-drainer
+# --- Redis restarted without its data: no id is handed out twice ----------
+# The id counter is gone with Redis; the next block must still start past
+# every id this server gave before.
+start_redis
+start_serve ids --listen 127.0.0.1:0 --no-drainer --no-access-log
+for i in 1 2 3; do
+	assert_eq "$(post '{"name": "Before", "age": 1, "occupation": "ids"}')" 200 "write $i before the restart"
+	grep -o '"id": [0-9]*' "$T/b" | sed 's/.*: //' >>"$T/ids.before"
+done
+stop_redis
+start_redis
+awk 'BEGIN { for (i = 1; i <= 3000; i++) printf "{\"name\": \"After\", \"age\": 2, \"occupation\": \"ids\"}\n" }' >"$T/ids.ndjson"
+ok=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	# The first write after the restart may find the old connection gone.
+	[ "$(req POST /write-through -H 'Content-Type: application/x-ndjson' \
+	    --data-binary @"$T/ids.ndjson")" = 200 ] && { ok=1; break; }
+	sleep 0.2
+done
+[ $ok = 1 ] || fail "bulk write after the redis restart: $(cat "$T/b")"
+grep -o '"id": [0-9]*' "$T/b" | sed 's/.*: //' >"$T/ids.after"
+assert_eq "$(wc -l <"$T/ids.after" | tr -d ' ')" 3000 "ids after the restart"
+dup=$(sort "$T/ids.before" "$T/ids.after" | uniq -d | head -n 3)
+[ -z "$dup" ] || fail "ids handed out twice across a redis restart: $dup"
+kill -TERM "$ids_PID"
+wait "$ids_PID" || fail "serve did not exit 0"
+expect_status 0 "$WTC" drain --once
+
 exit 0
