@@ -127,7 +127,6 @@ get_one(struct get_state *gs, const char *id)
 	const char	**pk = NULL;
 	char		*err = NULL, *copy = NULL;
 	const char	*table = gs->cli->cfg.table;
-	size_t		 i;
 	int		 rc, r;
 
 	buf_printf(&key, "%s%s:", gs->cli->cfg.prefix != NULL ?
@@ -141,12 +140,7 @@ get_one(struct get_state *gs, const char *id)
 			goto out;
 		}
 		/* The key as wtc writes it, whatever escapes id spelt. */
-		for (i = 0; i < gs->schema->npk; i++) {
-			if (i > 0)
-				buf_addc(&key, ':');
-			record_key_part(&key, pk[i], strlen(pk[i]),
-			    gs->schema->npk > 1);
-		}
+		record_key_values(&key, pk, gs->schema->npk);
 	} else
 		buf_adds(&key, id);
 	if (gs->cache != NULL) {

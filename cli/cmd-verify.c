@@ -388,21 +388,14 @@ verify_id_key(struct verify *v, const char *id, size_t len, struct buf *key)
 {
 	const char	**pk;
 	char		*copy, *err = NULL;
-	size_t		 i;
 
 	copy = xstrndup(id, len);
 	pk = xcalloc(v->s->npk + 1, sizeof *pk);
 	if (record_key_split(copy, v->s->npk, pk, &err) != 0) {
 		buf_add(key, id, len);	/* verify_key says what is wrong */
 		free(err);
-	} else {
-		for (i = 0; i < v->s->npk; i++) {
-			if (i > 0)
-				buf_addc(key, ':');
-			record_key_part(key, pk[i], strlen(pk[i]),
-			    v->s->npk > 1);
-		}
-	}
+	} else
+		record_key_values(key, pk, v->s->npk);
 	free(pk);
 	free(copy);
 }

@@ -1084,10 +1084,8 @@ http_read(struct http_worker *w, struct http_req *req)
 	buf_reset(&w->key);
 	buf_adds(&w->key, h->prefix);
 	buf_adds(&w->key, s->table);
-	for (i = 0; i < npk; i++) {
-		buf_addc(&w->key, ':');
-		record_key_part(&w->key, pk[i], strlen(pk[i]), npk > 1);
-	}
+	buf_addc(&w->key, ':');
+	record_key_values(&w->key, pk, npk);
 
 	/* Redis first; if it fails, MySQL still answers. */
 	if ((c = http_worker_cache(w, &err)) != NULL &&
@@ -1489,7 +1487,6 @@ http_loop_main(void *arg)
 {
 	struct http_loop	*lp = arg;
 	struct http		*h = lp->h;
-
 	struct epoll_event	 ev[2];
 	MHD_UNSIGNED_LONG_LONG	 to;
 	uint64_t		 count;

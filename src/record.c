@@ -1388,6 +1388,29 @@ record_bind(struct record *rec, const struct schema *s)
 	}
 }
 
+/*
+ * Append one primary key value as record_key writes it: as it is for a
+ * single-column key, with '%' and ':' escaped for a composite one.
+ */
+static void
+record_key_part(struct buf *out, const char *val, size_t len, int composite)
+{
+	size_t	 i;
+
+	if (!composite) {
+		buf_add(out, val, len);
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		if (val[i] == '%')
+			buf_adds(out, "%25");
+		else if (val[i] == ':')
+			buf_adds(out, "%3A");
+		else
+			buf_addc(out, val[i]);
+	}
+}
+
 int
 record_key(const struct record *rec, const struct schema *s,
     const char *prefix, struct buf *out, char **err)
@@ -1424,21 +1447,14 @@ record_key(const struct record *rec, const struct schema *s,
 }
 
 void
-record_key_part(struct buf *out, const char *val, size_t len, int composite)
+record_key_values(struct buf *out, const char **pk, size_t npk)
 {
 	size_t	 i;
 
-	if (!composite) {
-		buf_add(out, val, len);
-		return;
-	}
-	for (i = 0; i < len; i++) {
-		if (val[i] == '%')
-			buf_adds(out, "%25");
-		else if (val[i] == ':')
-			buf_adds(out, "%3A");
-		else
-			buf_addc(out, val[i]);
+	for (i = 0; i < npk; i++) {
+		if (i > 0)
+			buf_addc(out, ':');
+		record_key_part(out, pk[i], strlen(pk[i]), npk > 1);
 	}
 }
 

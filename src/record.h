@@ -100,13 +100,12 @@ int		 record_has_id(const struct record *);
 int		 record_key(const struct record *, const struct schema *,
 		    const char *prefix, struct buf *out, char **err);
 
-/* Append one primary key value as record_key does (composite: npk > 1). */
-void		 record_key_part(struct buf *out, const char *val, size_t len,
-		    int composite);
+/* Append npk primary key values (C strings) as record_key writes them. */
+void		 record_key_values(struct buf *out, const char **pk, size_t npk);
 
 /*
  * Split the key values part of a key (what follows "<prefix><table>:") into
- * its npk values, in place, undoing record_key_part; pk gets npk pointers.
+ * its npk values, in place, undoing record_key_values; pk gets npk pointers.
  * %HH escapes are read in any case.  Returns 0, or -1 with *err when there
  * are not npk values or an escape is malformed.
  */
