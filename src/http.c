@@ -143,13 +143,14 @@ struct http {
 	int			 loop_quit;	/* atomic */
 
 	pthread_mutex_t		 lock;		/* guards the job queue and counters below */
-	pthread_cond_t		 cond;
+	pthread_cond_t		 cond;		/* for workers: jobs_head filled */
 	struct http_req		*jobs_head;
 	struct http_req		*jobs_tail;
 	pthread_cond_t		 wcond;		/* for writers: wq_head filled */
 	struct http_req		*wq_head;	/* single-object writes */
 	struct http_req		*wq_tail;
 	unsigned		 jobs;		/* queued or running, both queues */
+	pthread_cond_t		 idle;		/* jobs came down to 0 */
 	int			 quit;
 	struct http_worker	*workers;
 	unsigned		 nworkers;
@@ -1367,7 +1368,7 @@ http_worker_main(void *arg)
 		pthread_mutex_lock(&h->lock);
 		h->jobs--;
 		if (h->jobs == 0)
-			pthread_cond_broadcast(&h->cond);
+			pthread_cond_broadcast(&h->idle);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return (NULL);
@@ -1411,7 +1412,7 @@ http_writer_main(void *arg)
 		pthread_mutex_lock(&h->lock);
 		h->jobs -= (unsigned)n;
 		if (h->jobs == 0)
-			pthread_cond_broadcast(&h->cond);
+			pthread_cond_broadcast(&h->idle);
 	}
 	pthread_mutex_unlock(&h->lock);
 	return (NULL);
@@ -1881,6 +1882,7 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 	h->listen_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
+	pthread_cond_init(&h->idle, NULL);
 	pthread_cond_init(&h->wcond, NULL);
 	pthread_mutex_init(&h->schema_lock, NULL);
 	pthread_mutex_init(&h->stat_lock, NULL);
@@ -2053,7 +2055,7 @@ http_stop(struct http *h)
 		for (;;) {
 			pthread_mutex_lock(&h->lock);
 			while (h->jobs > 0)
-				pthread_cond_wait(&h->cond, &h->lock);
+				pthread_cond_wait(&h->idle, &h->lock);
 			pthread_mutex_unlock(&h->lock);
 			if (ATOMIC_GET(&h->active) == 0 || now_ms() > deadline)
 				break;
@@ -2061,7 +2063,7 @@ http_stop(struct http *h)
 		}
 		pthread_mutex_lock(&h->lock);
 		while (h->jobs > 0)
-			pthread_cond_wait(&h->cond, &h->lock);
+			pthread_cond_wait(&h->idle, &h->lock);
 		pthread_mutex_unlock(&h->lock);
 	}
 	ATOMIC_SET(&h->loop_quit, 1);
@@ -2077,7 +2079,7 @@ http_stop(struct http *h)
 		http_loop_flush(&h->loops[i]);
 	pthread_mutex_lock(&h->lock);
 	while (h->jobs > 0)
-		pthread_cond_wait(&h->cond, &h->lock);
+		pthread_cond_wait(&h->idle, &h->lock);
 	pthread_mutex_unlock(&h->lock);
 	for (i = 0; i < h->nloops; i++) {
 		if (h->loops[i].daemon != NULL)
@@ -2123,6 +2125,7 @@ http_stop(struct http *h)
 	config_mysql_addr_release(&h->maddr);
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
+	pthread_cond_destroy(&h->idle);
 	pthread_cond_destroy(&h->wcond);
 	pthread_mutex_destroy(&h->schema_lock);
 	pthread_mutex_destroy(&h->stat_lock);
