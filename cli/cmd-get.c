@@ -50,27 +50,17 @@ static int
 get_split_id(const struct schema *s, const char *id, char *copy,
     const char **pk, char **err)
 {
-	const struct schema_column	*c;
-	const char			*q;
-	char				*why = NULL;
-	size_t				 i;
+	char	*why = NULL;
+	int	 i;
 
 	if (record_key_split(copy, s->npk, pk, &why) != 0) {
 		err_set(err, "id '%s' %s for table '%s'", id, why, s->table);
 		free(why);
 		return (-1);
 	}
-	for (i = 0; i < s->npk; i++) {
-		c = &s->cols[s->pk[i]];
-		if (c->type == SCHEMA_INT) {
-			q = pk[i];
-			if (*q == '-')
-				q++;
-			if (*q == '\0' || strspn(q, "0123456789") != strlen(q))
-				return (err_set(err, "id value '%s' for column "
-				    "'%s' is not an integer", pk[i], c->name));
-		}
-	}
+	if ((i = schema_pk_check(s, pk)) >= 0)
+		return (err_set(err, "id value '%s' for column '%s' is not an "
+		    "integer of 1 to 20 digits", pk[i], s->cols[s->pk[i]].name));
 	return (0);
 }
 

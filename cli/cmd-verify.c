@@ -352,9 +352,8 @@ static int
 verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
     char **err)
 {
-	const struct schema_column	*c;
-	char				*why = NULL;
-	size_t				 i;
+	char	*why = NULL;
+	int	 i;
 
 	*copy = NULL;
 	*pk = NULL;
@@ -368,14 +367,10 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
 		free(why);
 		return (-1);
 	}
-	for (i = 0; i < v->s->npk; i++) {
-		c = &v->s->cols[v->s->pk[i]];
-		if (c->type == SCHEMA_INT && ((*pk)[i][0] == '\0' ||
-		    strspn((*pk)[i] + ((*pk)[i][0] == '-'), "0123456789") !=
-		    strlen((*pk)[i] + ((*pk)[i][0] == '-'))))
-			return (err_set(err, "key '%s': '%s' is not an integer "
-			    "for column '%s'", key, (*pk)[i], c->name));
-	}
+	if ((i = schema_pk_check(v->s, *pk)) >= 0)
+		return (err_set(err, "key '%s': '%s' is not an integer of 1 to "
+		    "20 digits for column '%s'", key, (*pk)[i],
+		    v->s->cols[v->s->pk[i]].name));
 	return (0);
 }
 

@@ -1025,16 +1025,6 @@ http_table_name_ok(const char *s, size_t len)
 	return (1);
 }
 
-static int
-http_int_ok(const char *s)
-{
-	if (*s == '-')
-		s++;
-	if (*s == '\0' || strlen(s) > 20)
-		return (0);
-	return (strspn(s, "0123456789") == strlen(s));
-}
-
 static void
 http_read(struct http_worker *w, struct http_req *req)
 {
@@ -1075,12 +1065,12 @@ http_read(struct http_worker *w, struct http_req *req)
 		goto out;
 	}
 	for (i = 0; i < npk; i++) {
-		if (*pk[i] == '\0' || (s->cols[s->pk[i]].type == SCHEMA_INT &&
-		    !http_int_ok(pk[i]))) {
-			http_prepare_error(w, req, MHD_HTTP_NOT_FOUND,
-			    "not found");
-			goto out;
-		}
+		if (*pk[i] == '\0')
+			break;
+	}
+	if (i < npk || schema_pk_check(s, pk) >= 0) {
+		http_prepare_error(w, req, MHD_HTTP_NOT_FOUND, "not found");
+		goto out;
 	}
 	buf_reset(&w->key);
 	buf_adds(&w->key, h->prefix);

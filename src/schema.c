@@ -353,6 +353,23 @@ schema_find(const struct schema *s, const char *name)
 	return (-1);
 }
 
+int
+schema_pk_check(const struct schema *s, const char *const *pk)
+{
+	const char	*q;
+	size_t		 i, n;
+
+	for (i = 0; i < s->npk; i++) {
+		if (s->cols[s->pk[i]].type != SCHEMA_INT)
+			continue;
+		q = pk[i] + (pk[i][0] == '-');
+		n = strlen(q);
+		if (n == 0 || n > 20 || strspn(q, "0123456789") != n)
+			return ((int)i);
+	}
+	return (-1);
+}
+
 static void
 schema_escape(struct buf *out, const char *s)
 {

@@ -82,6 +82,14 @@ void		 schema_add_pk(struct schema *, size_t col);
 /* Index of the column named name, or -1. */
 int		 schema_find(const struct schema *, const char *name);
 
+/*
+ * Whether the primary key values pk[0..npk-1] (as split from a key or an
+ * id) can be those of a row: each value of an integer column an optional
+ * '-' and 1 to 20 digits.  Returns -1 when they can, else the index of the
+ * first value that cannot.
+ */
+int		 schema_pk_check(const struct schema *, const char *const *pk);
+
 /* Serialise to / from the cache text form (line based, versioned). */
 void		 schema_to_text(const struct schema *, struct buf *);
 struct schema	*schema_from_text(const char *text, size_t len, char **err);

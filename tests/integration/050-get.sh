@@ -51,6 +51,8 @@ expect_grep "name: Ann Lee" "$T/out"
 # Bad input: an id that is not an integer for an integer key.
 expect_status 65 "$WTC" get abc
 expect_grep "'abc' for column 'id' is not an integer" "$T/err"
+expect_status 65 "$WTC" get 123456789012345678901
+expect_grep "'123456789012345678901' for column 'id' is not an integer of 1 to 20 digits" "$T/err"
 
 # Usage errors.
 expect_status 64 "$WTC" get

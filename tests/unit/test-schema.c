@@ -240,6 +240,44 @@ test_pk(void **state)
 }
 
 static void
+test_pk_check(void **state)
+{
+	struct schema	*s;
+	const char	*pk[2];
+
+	s = users();
+	pk[0] = "42";
+	assert_int_equal(schema_pk_check(s, pk), -1);
+	pk[0] = "-7";
+	assert_int_equal(schema_pk_check(s, pk), -1);
+	pk[0] = "18446744073709551615";		/* 20 digits */
+	assert_int_equal(schema_pk_check(s, pk), -1);
+	pk[0] = "184467440737095516150";	/* 21 */
+	assert_int_equal(schema_pk_check(s, pk), 0);
+	pk[0] = "";
+	assert_int_equal(schema_pk_check(s, pk), 0);
+	pk[0] = "-";
+	assert_int_equal(schema_pk_check(s, pk), 0);
+	pk[0] = "4x";
+	assert_int_equal(schema_pk_check(s, pk), 0);
+	pk[0] = " 4";
+	assert_int_equal(schema_pk_check(s, pk), 0);
+	pk[0] = "+4";
+	assert_int_equal(schema_pk_check(s, pk), 0);
+
+	/* (id, name): only the integer part is checked; the bad index told. */
+	schema_add_pk(s, 1);
+	pk[0] = "1";
+	pk[1] = "any text: 4x";
+	assert_int_equal(schema_pk_check(s, pk), -1);
+	pk[1] = "";
+	assert_int_equal(schema_pk_check(s, pk), -1);
+	pk[0] = "1.5";
+	assert_int_equal(schema_pk_check(s, pk), 0);
+	schema_free(s);
+}
+
+static void
 assert_same_schema(const struct schema *a, const struct schema *b)
 {
 	const struct schema_column	*x, *y;
@@ -430,6 +468,7 @@ main(void)
 		cmocka_unit_test(test_enum_set),
 		cmocka_unit_test(test_type_errors),
 		cmocka_unit_test(test_pk),
+		cmocka_unit_test(test_pk_check),
 		cmocka_unit_test(test_text_round_trip),
 		cmocka_unit_test(test_text_errors),
 	};
