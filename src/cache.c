@@ -624,26 +624,9 @@ out:
 static uint64_t
 cache_max_id(const struct schema *s, struct record **recs, size_t n)
 {
-	const struct rec_field	*f;
-	uint64_t		 max = 0, v;
-	char			*end;
-	size_t			 i;
-
 	if (s == NULL || s->id_col < 0)
 		return (0);
-	for (i = 0; i < n; i++) {
-		if (recs[i]->id_field < 0 ||
-		    (recs[i]->flags & RECORD_FRESH_ID) != 0)
-			continue;
-		f = &recs[i]->fields[recs[i]->id_field];
-		if (f->type != REC_INT || f->val[0] == '-')
-			continue;
-		errno = 0;
-		v = strtoull(f->val, &end, 10);
-		if (errno == 0 && *end == '\0' && v > max)
-			max = v;
-	}
-	return (max);
+	return (record_max_id(recs, n));
 }
 
 static void

@@ -39,6 +39,7 @@ struct ingest {
 	uint64_t		 id_next;	/* reserved ids [id_next, id_end) */
 	uint64_t		 id_end;
 	uint64_t		 id_floor;	/* MySQL's max id when we started */
+	uint64_t		 id_given;	/* the largest id a record brought */
 	uint64_t		 version_last;
 	unsigned		 version_tag;
 };
@@ -360,7 +361,7 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
     size_t n, char **err)
 {
 	size_t		 i, need = 0;
-	uint64_t	 first, count, now, floor;
+	uint64_t	 first, count, now, floor, given = 0;
 	int		 rc = -1;
 
 	if (ing->schema->id_col >= 0) {
@@ -368,9 +369,22 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 			if (!record_has_id(recs[i]))
 				need++;
 		}
+		given = record_max_id(recs, n);
 	}
 	now = now_us_real();
 	pthread_mutex_lock(&ing->lock);
+	/*
+	 * As with MySQL's AUTO_INCREMENT, ids handed out come after every id
+	 * a record brought itself, in this write or an earlier one, so the
+	 * reserved block resumes past such an id.  Else a record without an
+	 * id could get the id of one beside it, and one of the two would
+	 * silently replace the other.
+	 */
+	if (given > ing->id_given)
+		ing->id_given = given;
+	if (ing->id_given >= ing->id_next)
+		ing->id_next = ing->id_given < ing->id_end ?
+		    ing->id_given + 1 : ing->id_end;
 	if (need > ing->id_end - ing->id_next) {
 		/* Whatever is left of the old block is dropped: ids need not be dense. */
 		count = need > ing->opts.id_block ? need : ing->opts.id_block;
@@ -382,6 +396,8 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 		floor = ing->id_floor;
 		if (ing->id_next > 0 && ing->id_next - 1 > floor)
 			floor = ing->id_next - 1;
+		if (ing->id_given > floor)
+			floor = ing->id_given;
 		if (cache_alloc_ids(c, ing->prefix, ing->table, count, floor,
 		    &first, err) != 0)
 			goto out;

@@ -14,6 +14,7 @@
  * recursion, so hostile nesting fails fast.  Byte offsets in error messages
  * are 0-based offsets into the text given to record_parse.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1362,6 +1363,29 @@ record_has_id(const struct record *rec)
 {
 	return (rec->id_field >= 0 &&
 	    rec->fields[rec->id_field].type != REC_NULL);
+}
+
+uint64_t
+record_max_id(struct record *const *recs, size_t n)
+{
+	const struct rec_field	*f;
+	uint64_t		 max = 0, v;
+	char			*end;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		if (!record_has_id(recs[i]) ||
+		    (recs[i]->flags & RECORD_FRESH_ID) != 0)
+			continue;
+		f = &recs[i]->fields[recs[i]->id_field];
+		if (f->type != REC_INT || f->val[0] == '-')
+			continue;
+		errno = 0;
+		v = strtoull(f->val, &end, 10);
+		if (errno == 0 && *end == '\0' && v > max)
+			max = v;
+	}
+	return (max);
 }
 
 void

@@ -89,6 +89,12 @@ void		 record_set_id(struct record *, uint64_t id);
 int		 record_has_id(const struct record *);
 
 /*
+ * The largest id that recs[0..n-1] bring themselves (not those wtc gave
+ * them: RECORD_FRESH_ID), or 0 when none does.
+ */
+uint64_t	 record_max_id(struct record *const *recs, size_t n);
+
+/*
  * Append the record's key to out: prefix, table, ':', then the primary key
  * values joined by ':'.  Returns -1 with *err when a key column is missing
  * or NULL.
