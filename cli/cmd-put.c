@@ -700,6 +700,8 @@ put_run(struct cli *cli, int argc, char **argv)
 
 	memset(&iopts, 0, sizeof iopts);
 	iopts.id_block = ps.batch_max > 1000 ? ps.batch_max : 1000;
+	iopts.warn = cli_warn_cb;
+	iopts.warn_arg = cli;
 	if ((ps.ing = ingest_open(&cli->cfg, &iopts, &fail, &err)) == NULL) {
 		cli_error(cli, "%s", err);
 		free(err);

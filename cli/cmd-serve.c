@@ -461,6 +461,8 @@ serve_run(struct cli *cli, int argc, char **argv)
 
 	hopts.workers = hopts.workers != 0 ? hopts.workers : HTTP_DEFAULT_WORKERS;
 	iopts.pool_size = (int)(hopts.workers + HTTP_WRITERS);
+	iopts.warn = cli_warn_cb;
+	iopts.warn_arg = cli;
 	if ((ing = ingest_open(&cli->cfg, &iopts, &ifail, &err)) == NULL) {
 		cli_error(cli, "%s", err);
 		rc = serve_fail_status(ifail, err);

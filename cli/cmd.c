@@ -43,12 +43,14 @@ cmd_find(const char *name)
 static void
 cli_vmessage(struct cli *cli, const char *fmt, va_list ap)
 {
+	flockfile(stderr);	/* serve's threads print too: whole lines */
 	if (cli->cmd != NULL)
 		fprintf(stderr, "wtc %s: ", cli->cmd);
 	else
 		fputs("wtc: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 void
@@ -59,6 +61,12 @@ cli_error(struct cli *cli, const char *fmt, ...)
 	va_start(ap, fmt);
 	cli_vmessage(cli, fmt, ap);
 	va_end(ap);
+}
+
+void
+cli_warn_cb(void *arg, const char *msg)
+{
+	cli_error(arg, "warning: %s", msg);
 }
 
 void

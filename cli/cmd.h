@@ -92,6 +92,8 @@ int	 cli_resolve(struct cli *);
 /* "wtc put: <msg>" on stderr. */
 void	 cli_error(struct cli *, const char *, ...) WTC_PRINTF(2, 3);
 void	 cli_info(struct cli *, const char *, ...) WTC_PRINTF(2, 3);
+/* "wtc put: warning: <msg>": a callback for the library, arg a struct cli. */
+void	 cli_warn_cb(void *arg, const char *msg);
 /* Print "wtc CMD: <msg>" and "Try 'wtc help CMD'."; returns EXIT_USAGE. */
 int	 cli_usage_error(struct cli *, const char *, ...) WTC_PRINTF(2, 3);
 /* Print an unknown/bad option message produced by getopt; returns EXIT_USAGE. */

@@ -198,15 +198,28 @@ static const char cache_fill_lua[] =
 	"end\n"
 	"return 1\n";
 
+/* Delete each KEYS[i] whose version is still ARGV[i]; returns how many. */
+static const char cache_unput_lua[] =
+	"local n = 0\n"
+	"for i = 1, #KEYS do\n"
+	"  if redis.call('HGET', KEYS[i], '" SCHEMA_VERSION_COLUMN "') == "
+	"ARGV[i] then\n"
+	"    redis.call('DEL', KEYS[i])\n"
+	"    n = n + 1\n"
+	"  end\n"
+	"end\n"
+	"return n\n";
+
 enum cache_script {
 	CACHE_SCRIPT_PUT,
 	CACHE_SCRIPT_RAISE,
 	CACHE_SCRIPT_FILL,
+	CACHE_SCRIPT_UNPUT,
 	CACHE_NSCRIPTS
 };
 
 static const char *cache_scripts[CACHE_NSCRIPTS] = {
-	cache_put_lua, cache_raise_lua, cache_fill_lua
+	cache_put_lua, cache_raise_lua, cache_fill_lua, cache_unput_lua
 };
 
 struct cache {
@@ -1307,6 +1320,60 @@ out:
 		freeReplyObject(r);
 	free(argvlen);
 	free(argv);
+	return (rc);
+}
+
+int
+cache_unput(struct cache *c, const struct schema *s, const char *prefix,
+    struct record **recs, size_t n, size_t *left, char **err)
+{
+	redisReply	*r;
+	size_t		 i, m, k, done = 0;
+	char		 nkeys[32];
+	int		 len, rc = -1;
+
+	*left = n;
+	if (cache_ready(c, err) != 0)
+		return (-1);
+	for (i = 0; i < n; i += m) {
+		m = n - i < CACHE_CHUNK ? n - i : CACHE_CHUNK;
+		buf_reset(&c->keys);
+		buf_reset(&c->nums);
+		cache_reserve(c, m, 3 + 2 * m);
+		for (k = 0; k < m; k++) {
+			c->koff[k] = c->keys.len;
+			if (record_key(recs[i + k], s, prefix, &c->keys,
+			    err) != 0)
+				goto out;
+			buf_addc(&c->keys, '\0');
+			c->noff[k] = c->nums.len;
+			buf_printf(&c->nums, "%" PRIu64, recs[i + k]->version);
+			buf_addc(&c->nums, '\0');
+		}
+		len = snprintf(nkeys, sizeof nkeys, "%zu", m);
+		c->argv[2] = nkeys;
+		c->argvlen[2] = (size_t)len;
+		for (k = 0; k < m; k++) {
+			c->argv[3 + k] = c->keys.data + c->koff[k];
+			c->argvlen[3 + k] = strlen(c->argv[3 + k]);
+			c->argv[3 + m + k] = c->nums.data + c->noff[k];
+			c->argvlen[3 + m + k] = strlen(c->argv[3 + m + k]);
+		}
+		if ((r = cache_eval(c, CACHE_SCRIPT_UNPUT, (int)(3 + 2 * m),
+		    c->argv, c->argvlen, err)) == NULL)
+			goto out;
+		if (r->type == REDIS_REPLY_ERROR) {
+			err_set(err, "redis refused to take records back: %s",
+			    r->str);
+			freeReplyObject(r);
+			goto out;
+		}
+		freeReplyObject(r);
+		done += m;
+	}
+	rc = 0;
+out:
+	*left = n - done;
 	return (rc);
 }
 

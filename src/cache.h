@@ -78,6 +78,16 @@ int		 cache_get(struct cache *, const struct schema *, const char *key,
 int		 cache_fill(struct cache *, const char *key, const struct record *,
 		    char **err);
 
+/*
+ * Undo a cache_put whose records could not be made durable: delete each
+ * record's key where Redis still holds that record's version (a newer
+ * write since stays).  *left is the count of records not yet looked at
+ * when it fails.
+ */
+int		 cache_unput(struct cache *, const struct schema *,
+		    const char *prefix, struct record **recs, size_t n,
+		    size_t *left, char **err);
+
 /* Delete key (tests and verify use it). */
 int		 cache_del(struct cache *, const char *key, char **err);
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +420,80 @@ out:
 	return (rc);
 }
 
+/* Append the records to the spool and write them out; *seq: the last one's. */
+static int
+ingest_spool(struct ingest *ing, struct record **recs, size_t n,
+    uint64_t *seq, char **err)
+{
+	struct buf	 b = BUF_INIT;
+	size_t		 i;
+	int		 rc = -1;
+
+	for (i = 0; i < n; i++) {
+		buf_reset(&b);
+		record_encode(recs[i], &b);
+		if (spool_append(ing->spool, b.data, b.len, seq, err) != 0)
+			goto out;
+	}
+	rc = spool_flush(ing->spool, *seq, err);
+out:
+	buf_release(&b);
+	return (rc);
+}
+
+static void
+ingest_warn(struct ingest *ing, const char *fmt, ...) WTC_PRINTF(2, 3);
+
+static void
+ingest_warn(struct ingest *ing, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (ing->opts.warn == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	ing->opts.warn(ing->opts.warn_arg, msg);
+	free(msg);
+}
+
+/*
+ * The spool failed to sync records that Redis took (why says how).  The
+ * spool cut the segment back to its last good sync and starts a new one:
+ * write the records there once more.  If that fails too, take them back
+ * out of Redis where they are still the newest, so that Redis does not
+ * keep records that MySQL will never get.  Returns 0 when the records are
+ * durable after all, else -1 with *err.
+ */
+static int
+ingest_respool(struct ingest *ing, struct cache *c, struct record **recs,
+    size_t n, const char *why, char **err)
+{
+	char		*again = NULL, *back = NULL;
+	uint64_t	 seq = 0;
+	size_t		 left;
+
+	if (ingest_spool(ing, recs, n, &seq, &again) == 0 &&
+	    spool_sync(ing->spool, seq, &again) == 0) {
+		ingest_warn(ing, "%s; the write's %zu record%s went to a new "
+		    "segment and synced there", why, n, n == 1 ? "" : "s");
+		return (0);
+	}
+	if (cache_unput(c, ing->schema, ing->prefix, recs, n, &left,
+	    &back) == 0)
+		err_set(err, "%s, and again in a new segment: %s; the records "
+		    "were taken back out of redis", why, again);
+	else
+		err_set(err, "%s, and again in a new segment: %s; %zu of the "
+		    "records may stay in redis without reaching mysql: %s", why,
+		    again, left, back);
+	free(again);
+	free(back);
+	return (-1);
+}
+
 /* The fdatasync of a write, run while Redis works on it. */
 struct ingest_syncer {
 	struct spool_writer	*spool;
@@ -474,6 +549,14 @@ ingest_sync_and_put(struct ingest *ing, struct cache *c, struct record **recs,
 		pthread_join(t, NULL);
 	else if (!sy.done)	/* Redis failed first; the spool may fail too */
 		ingest_syncer_run(&sy);
+	if (sy.rc != 0 && rc == 0) {
+		/* Redis holds them all: give the spool one more chance. */
+		rc = ingest_respool(ing, c, recs, n, sy.err, err);
+		free(sy.err);
+		if (rc != 0)
+			*fail = INGEST_FAIL_SPOOL;
+		return (rc);
+	}
 	if (sy.rc != 0) {
 		/* The spool's failure is the one to report: it decides the exit. */
 		free(err != NULL ? *err : NULL);
@@ -496,9 +579,7 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
     enum ingest_fail *fail, char **err)
 {
 	struct cache	*c;
-	struct buf	 b = BUF_INIT;
 	uint64_t	 seq = 0;
-	size_t		 i;
 	int		 rc = -1;
 
 	*fail = INGEST_OK;
@@ -512,16 +593,8 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
 		*fail = INGEST_FAIL_REDIS;
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		buf_reset(&b);
-		record_encode(recs[i], &b);
-		if (spool_append(ing->spool, b.data, b.len, &seq, err) != 0) {
-			*fail = INGEST_FAIL_SPOOL;
-			goto out;
-		}
-	}
 	/* A full disk shows here, before Redis has seen anything. */
-	if (spool_flush(ing->spool, seq, err) != 0) {
+	if (ingest_spool(ing, recs, n, &seq, err) != 0) {
 		*fail = INGEST_FAIL_SPOOL;
 		goto out;
 	}
@@ -529,7 +602,6 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
 		goto out;
 	rc = 0;
 out:
-	buf_release(&b);
 	if (rc == 0 || *fail != INGEST_FAIL_REDIS)
 		ingest_return(ing, c);
 	else

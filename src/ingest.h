@@ -14,6 +14,10 @@
  *      commit) and, at the same time for big writes, Redis: pipelined
  *      scripts replace each hash unless Redis already holds a newer
  *      version of that key (freshly allocated ids: plain HSETs).
+ * If the fsync fails after Redis took the records, they are written once
+ * more, to a new segment; if that fails too, they are taken back out of
+ * Redis where it still holds their versions (cache_unput), and the write
+ * fails.
  * Only after both parts of 4 succeeded is a record acknowledged.  Redis and MySQL both keep the
  * highest version of a key (last writer wins by version), so they
  * converge whatever order the drain lands records in.  A crash during 4
@@ -51,6 +55,13 @@ struct ingest_opts {
 	int		 mysql_timeout_s;	/* default 3 */
 	uint64_t	 id_block;		/* ids reserved per Redis round trip; default 1000 */
 	int		 pool_size;		/* Redis connections kept; default 1 */
+	/*
+	 * Told of trouble a write got over (a spool sync that failed, then
+	 * worked in a new segment); called from the writing thread.  NULL:
+	 * nobody is told.
+	 */
+	void		(*warn)(void *arg, const char *msg);
+	void		*warn_arg;
 };
 
 /*

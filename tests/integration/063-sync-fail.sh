@@ -1,0 +1,82 @@
+# A spool fdatasync that fails (EIO) after Redis took the records, through
+# a preloaded fdatasync (failsync.c).  Once: the write goes to a new
+# segment, is acknowledged with a warning, and lands.  Twice: the write
+# fails, and Redis is given back what it held before, so that it does not
+# keep records MySQL will never get.
+. "$TOP_SRCDIR/tests/lib.sh"
+start_servers
+expect_status 0 "$WTC" init
+
+${CC:-cc} -shared -fPIC -o "$T/failsync.so" \
+    "$TOP_SRCDIR/tests/integration/failsync.c" -ldl ||
+    fail "cannot build the fdatasync shim"
+# An ASan build wants its runtime first among the libraries.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+export ASAN_OPTIONS
+# failing LIST COMMAND...: COMMAND with the fdatasyncs in LIST failing.
+failing() {
+	_list=$1
+	shift
+	LD_PRELOAD="$T/failsync.so" WTC_FAIL_FDATASYNC=$_list "$@"
+}
+
+# The shim works: the first fdatasync of a plain put fails, and without the
+# retry that would fail the put.
+printf '{"id": 1, "name": "old", "age": 1, "occupation": "x"}\n' >"$T/one"
+expect_status 0 "$WTC" put --no-drain -f "$T/one"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 1')" old "row 1"
+
+# --- 1. One failed sync: written again, acknowledged, landed -----------------
+printf '%s\n' '{"id": 1, "name": "new", "age": 2, "occupation": "y"}' \
+    '{"id": 2, "name": "two", "age": 2, "occupation": "y"}' \
+    '{"name": "fresh", "age": 3, "occupation": "z"}' >"$T/three"
+expect_status 0 failing 1 "$WTC" put --no-drain -f "$T/three"
+expect_grep "warning: cannot sync spool segment" "$T/err"
+expect_grep "Input/output error; the write's 3 records went to a new segment and synced there" "$T/err"
+expect_grep "3 accepted, 0 rejected" "$T/err"
+log "one failed sync: $(grep -m1 'warning' "$T/err")"
+assert_eq "$(rcli HGET users:1 name)" new "redis users:1 after a recovered sync"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 1')" new "row 1"
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 2')" two "row 2"
+assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE name = 'fresh'")" 1 "fresh row"
+expect_status 0 "$WTC" verify
+
+# --- 2. Two failed syncs: not acknowledged, taken back out of Redis ----------
+printf '%s\n' '{"id": 1, "name": "newer", "age": 4, "occupation": "w"}' \
+    '{"id": 30, "name": "thirty", "age": 4, "occupation": "w"}' >"$T/two"
+expect_status 74 failing 1,2 "$WTC" put --no-drain -f "$T/two"
+expect_grep "cannot sync spool segment" "$T/err"
+expect_grep "and again in a new segment" "$T/err"
+expect_grep "the records were taken back out of redis" "$T/err"
+expect_grep "0 accepted, 0 rejected" "$T/err"
+assert_eq "$(rcli EXISTS users:1)" 0 "users:1 taken back out of redis"
+assert_eq "$(rcli EXISTS users:30)" 0 "users:30 taken back out of redis"
+# Nothing of the failed write lands; MySQL and Redis agree after read-through.
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 1')" new "row 1 after the failed write"
+assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id = 30')" 0 "row 30"
+expect_status 0 "$WTC" get 1
+expect_grep "name: new" "$T/out"
+assert_eq "$(rcli HGET users:1 name)" new "redis users:1 filled from mysql"
+
+# --- 3. serve: one failed sync still answers 200, and the record lands --------
+# (Not through failing: a function in the background is a subshell's pid.)
+LD_PRELOAD="$T/failsync.so" WTC_FAIL_FDATASYNC=1 \
+    "$WTC" serve --listen 127.0.0.1:0 --no-drainer 2>"$T/serve.err" &
+SPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $SPID"
+wait_until 15 grep -q "listening on" "$T/serve.err" ||
+    { cat "$T/serve.err" >&2; fail "wtc serve did not start"; }
+URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/serve.err")
+code=$(curl -s -o "$T/body" -w '%{http_code}' -X POST "$URL/write-through" \
+    -H 'Content-Type: application/json' \
+    -d '{"id": 5, "name": "five", "age": 6, "occupation": "u"}')
+assert_eq "$code" 200 "status of a write whose first sync failed"
+expect_grep '"message": "Data write successful!"' "$T/body"
+kill -TERM "$SPID"
+wait "$SPID" || fail "serve exited $? on SIGTERM"
+expect_grep "warning: cannot sync spool segment" "$T/serve.err"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 5')" five "row 5"
