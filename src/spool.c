@@ -52,6 +52,7 @@
 #define SPOOL_SEG_HDR		8
 #define SPOOL_WRITE_CHUNK	(1024u * 1024)
 #define SPOOL_READ_CHUNK	(1024u * 1024)
+#define SPOOL_READ_TAIL		(64u * 1024)	/* a read at a live segment's end */
 #define SPOOL_CHECKPOINT	"checkpoint"
 #define SPOOL_CHECKPOINT_TMP	"checkpoint.tmp"
 #define SPOOL_CHECKPOINT_MAX	(16u * 1024 * 1024)
@@ -866,6 +867,7 @@ struct spool_reader {
 	size_t		 start;
 	size_t		 end;
 	uint64_t	 boff;		/* file offset of buf[0] */
+	size_t		 want;		/* most bytes the next fill reads */
 
 	struct spool_visit *visits;
 	size_t		 nvisits;
@@ -1090,6 +1092,7 @@ reader_new(const char *dir, int stat_mode, spool_warn_cb *warn, void *arg)
 	r->warn = warn;
 	r->arg = arg;
 	r->stat_mode = stat_mode;
+	r->want = SPOOL_READ_CHUNK;
 	return (r);
 }
 
@@ -1210,7 +1213,7 @@ static int
 reader_fill(struct spool_reader *r, char **err)
 {
 	struct spool_seg	*s = &r->segs[r->cur];
-	size_t			 ncap;
+	size_t			 ncap, want;
 	ssize_t			 n;
 
 	if (r->start > 0) {
@@ -1227,8 +1230,18 @@ reader_fill(struct spool_reader *r, char **err)
 		r->buf = xrealloc(r->buf, ncap);
 		r->cap = ncap;
 	}
+	/*
+	 * A preallocated segment reads as zeros past its last frame, so a
+	 * read at the end of a live one copies only what it must; the reads
+	 * grow again while frames keep coming.
+	 */
+	want = r->cap - r->end;
+	if (want > r->want)
+		want = r->want;
+	if (r->want < SPOOL_READ_CHUNK)
+		r->want *= 2;
 	do
-		n = pread(r->fd, r->buf + r->end, r->cap - r->end,
+		n = pread(r->fd, r->buf + r->end, want,
 		    (off_t)(r->boff + r->end));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
@@ -1419,6 +1432,7 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 					if (segment_live(r->fd)) {
 						/* Not written yet. */
 						s->off = r->boff + r->start;
+						r->want = SPOOL_READ_TAIL;
 						return (0);
 					}
 					reader_sealed(r);
