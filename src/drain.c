@@ -32,7 +32,7 @@
 #define DRAIN_BATCH_MAX		10000
 #define DRAIN_BATCH_MS		50
 #define DRAIN_TIMEOUT_S		5
-#define DRAIN_POLL_MS		2	/* waiting for the rest of a batch */
+#define DRAIN_POLL_MS		10	/* waiting for the rest of a batch */
 #define DRAIN_IDLE_MAX_MS	50	/* longest nap with nothing to do */
 #define DRAIN_BACKOFF_MIN_MS	100
 #define DRAIN_BACKOFF_MAX_MS	30000
