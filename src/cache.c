@@ -724,6 +724,25 @@ cache_keys_distinct(struct cache *c, size_t n)
 }
 
 /*
+ * A script's key arguments: argv[2] the count n (written to nkeys, 32
+ * bytes), argv[3..n+2] the n keys in c->keys at c->koff.
+ */
+static void
+cache_argv_keys(struct cache *c, char *nkeys, size_t n)
+{
+	size_t	 i;
+	int	 len;
+
+	len = snprintf(nkeys, 32, "%zu", n);
+	c->argv[2] = nkeys;
+	c->argvlen[2] = (size_t)len;
+	for (i = 0; i < n; i++) {
+		c->argv[3 + i] = c->keys.data + c->koff[i];
+		c->argvlen[3 + i] = strlen(c->argv[3 + i]);
+	}
+}
+
+/*
  * Append recs[0..n-1] as one transaction (see cache_tx_before_lua), with
  * the keys and versions in c->keys and c->nums already.  EVAL, not
  * EVALSHA: a script missing at EXEC would fail alone, and the HSETs after
@@ -736,7 +755,6 @@ cache_append_tx(struct cache *c, struct record **recs, size_t n)
 	const char		*word;
 	char			 nkeys[32];
 	size_t			 i, j, k;
-	int			 len;
 
 	word = "MULTI";
 	if (redisAppendCommandArgv(c->ctx, 1, &word, NULL) != REDIS_OK)
@@ -745,13 +763,7 @@ cache_append_tx(struct cache *c, struct record **recs, size_t n)
 	c->argvlen[0] = 4;
 	c->argv[1] = cache_tx_before_lua;
 	c->argvlen[1] = sizeof cache_tx_before_lua - 1;
-	len = snprintf(nkeys, sizeof nkeys, "%zu", n);
-	c->argv[2] = nkeys;
-	c->argvlen[2] = (size_t)len;
-	for (i = 0; i < n; i++) {
-		c->argv[3 + i] = c->keys.data + c->koff[i];
-		c->argvlen[3 + i] = strlen(c->argv[3 + i]);
-	}
+	cache_argv_keys(c, nkeys, n);
 	c->argv[3 + n] = c->scratch.data;
 	c->argvlen[3 + n] = c->scratch.len;
 	if (redisAppendCommandArgv(c->ctx, (int)(4 + n), c->argv,
@@ -1330,7 +1342,7 @@ cache_unput(struct cache *c, const struct schema *s, const char *prefix,
 	redisReply	*r;
 	size_t		 i, m, k, done = 0;
 	char		 nkeys[32];
-	int		 len, rc = -1;
+	int		 rc = -1;
 
 	*left = n;
 	if (cache_ready(c, err) != 0)
@@ -1350,12 +1362,8 @@ cache_unput(struct cache *c, const struct schema *s, const char *prefix,
 			buf_printf(&c->nums, "%" PRIu64, recs[i + k]->version);
 			buf_addc(&c->nums, '\0');
 		}
-		len = snprintf(nkeys, sizeof nkeys, "%zu", m);
-		c->argv[2] = nkeys;
-		c->argvlen[2] = (size_t)len;
+		cache_argv_keys(c, nkeys, m);
 		for (k = 0; k < m; k++) {
-			c->argv[3 + k] = c->keys.data + c->koff[k];
-			c->argvlen[3 + k] = strlen(c->argv[3 + k]);
 			c->argv[3 + m + k] = c->nums.data + c->noff[k];
 			c->argvlen[3 + m + k] = strlen(c->argv[3 + m + k]);
 		}
