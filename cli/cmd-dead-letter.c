@@ -230,6 +230,8 @@ dl_retry_table(struct dl *d, const char *table, unsigned char *marks,
 	/* A shallow copy with another table: ingest_open copies what it keeps. */
 	cfg.table = tname = xstrdup(table);
 	memset(&iopts, 0, sizeof iopts);
+	iopts.warn = cli_warn_cb;
+	iopts.warn_arg = d->cli;
 	if ((ing = ingest_open(&cfg, &iopts, &fail, &err)) == NULL) {
 		cli_error(d->cli, "table '%s': %s (its %zu dead letter%s kept)",
 		    table, err, nmarked, nmarked == 1 ? "" : "s");
