@@ -4,6 +4,9 @@
  * to Redis, MySQL or the spool runs in a worker thread while the
  * connection is suspended, so a slow fsync never stalls other clients.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE		/* accept4 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +48,7 @@
 #define HTTP_ABSENT_MS		5000	/* how long "no such table" is believed */
 #define HTTP_STAT_MS		1000	/* spool_stat cache lifetime */
 #define HTTP_LOOP_MS		100	/* an idle I/O thread looks at "stop" this often */
+#define HTTP_ACCEPT_RETRY_MS	100	/* after accept ran out of descriptors */
 /* Status names changed across libmicrohttpd versions; the numbers did not. */
 #define HTTP_UNPROCESSABLE	422
 #define HTTP_TOO_LARGE		413
@@ -114,12 +118,16 @@ struct http_worker {
 struct http_loop {
 	struct http		*h;
 	struct MHD_Daemon	*daemon;
-	int			 epfd;		/* MHD's epoll fd and wakefd */
+	int			 epfd;		/* MHD's epoll fd, wakefd, listen_fd */
 	int			 wakefd;	/* eventfd: connections resumed */
 	int			 woken;		/* atomic: wakefd written, not yet read */
 	pthread_t		 thread;
 	int			 started;
-	int			 quiesced;	/* atomic: 1 done, -1 MHD kept the socket */
+	int			 quiesced;	/* atomic: 1 once it stopped accepting */
+	unsigned		 share;		/* of --max-connections */
+	unsigned		 nconn;		/* connections its daemon holds */
+	int			 accepting;	/* the listening socket in epfd */
+	uint64_t		 retry_ms;	/* accept again then (after EMFILE) */
 	struct http_req		*pend_head;	/* writes read in this pass */
 	struct http_req		*pend_tail;
 	unsigned		 npend;
@@ -1468,34 +1476,117 @@ http_loop_flush(struct http_loop *lp)
 	lp->npend = 0;
 }
 
+/* Watch the listening socket, or stop watching it (loop thread). */
+static void
+http_loop_listen(struct http_loop *lp, int on)
+{
+	struct epoll_event	 ev;
+
+	if (lp->accepting == on)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.fd = lp->h->listen_fd;
+	if (epoll_ctl(lp->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+	    lp->h->listen_fd, &ev) == 0)
+		lp->accepting = on;
+}
+
 /*
- * An I/O thread.  When the server stops, the loop itself quiesces its
- * daemon (MHD wants that from the thread that runs it) and goes on
- * answering the requests in flight until told to quit.
+ * Accept what the loop has room for and hand it to its daemon.  The loops
+ * accept themselves, not MHD: a daemon at its limit would still accept
+ * from the shared socket and close the connection at once, where another
+ * loop had room; a full loop just leaves the socket to the others, and a
+ * client waits in the listen queue while all are full.
+ */
+static void
+http_loop_accept(struct http_loop *lp)
+{
+	struct http		*h = lp->h;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd;
+
+	while (lp->nconn < lp->share) {
+		len = sizeof ss;
+		fd = accept4(h->listen_fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* Out of descriptors or memory: pause, not spin. */
+			http_log(h, "cannot accept a connection: %s",
+			    strerror(errno));
+			http_loop_listen(lp, 0);
+			lp->retry_ms = now_ms() + HTTP_ACCEPT_RETRY_MS;
+			return;
+		}
+		/* On failure MHD closed it, and said why to its logger. */
+		if (MHD_add_connection(lp->daemon, fd, (struct sockaddr *)&ss,
+		    len) == MHD_YES)
+			lp->nconn++;
+	}
+	http_loop_listen(lp, 0);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection of the loop's daemon ended. */
+static void
+http_notify_conn(void *cls, struct MHD_Connection *conn, void **ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct http_loop	*lp = cls;
+
+	(void)conn;
+	(void)ctx;
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED || lp->nconn == 0)
+		return;
+	lp->nconn--;
+	if (!ATOMIC_GET(&lp->h->stopping) && lp->retry_ms == 0)
+		http_loop_listen(lp, 1);
+}
+
+/*
+ * An I/O thread.  When the server stops, the loop itself stops accepting
+ * and goes on answering the requests in flight until told to quit.
  */
 static void *
 http_loop_main(void *arg)
 {
 	struct http_loop	*lp = arg;
 	struct http		*h = lp->h;
-	struct epoll_event	 ev[2];
+	struct epoll_event	 ev[3];
 	MHD_UNSIGNED_LONG_LONG	 to;
 	uint64_t		 count;
 	int			 ms, n, i;
 
 	while (!ATOMIC_GET(&h->loop_quit)) {
-		if (ATOMIC_GET(&h->stopping) && ATOMIC_GET(&lp->quiesced) == 0)
-			ATOMIC_SET(&lp->quiesced,
-			    MHD_quiesce_daemon(lp->daemon) ==
-			    MHD_INVALID_SOCKET ? -1 : 1);
+		if (ATOMIC_GET(&h->stopping) && ATOMIC_GET(&lp->quiesced) == 0) {
+			http_loop_listen(lp, 0);
+			lp->retry_ms = 0;
+			ATOMIC_SET(&lp->quiesced, 1);
+		}
+		if (lp->retry_ms != 0 && now_ms() >= lp->retry_ms) {
+			lp->retry_ms = 0;
+			if (lp->nconn < lp->share)
+				http_loop_listen(lp, 1);
+		}
 		MHD_run(lp->daemon);
 		http_loop_flush(lp);
 
 		ms = HTTP_LOOP_MS;
 		if (MHD_get_timeout(lp->daemon, &to) == MHD_YES && to < (unsigned)ms)
 			ms = (int)to;
-		n = epoll_wait(lp->epfd, ev, 2, ms);
+		if (lp->retry_ms != 0 && ms > HTTP_ACCEPT_RETRY_MS)
+			ms = HTTP_ACCEPT_RETRY_MS;
+		n = epoll_wait(lp->epfd, ev, 3, ms);
 		for (i = 0; i < n; i++) {
+			if (ev[i].data.fd == h->listen_fd) {
+				if (lp->accepting)
+					http_loop_accept(lp);
+				continue;
+			}
 			if (ev[i].data.fd != lp->wakefd)
 				continue;
 			/*
@@ -1848,6 +1939,10 @@ http_loop_setup(struct http_loop *lp, char **err)
 	if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &ev) == -1)
 		return (err_set(err, "cannot set up an i/o thread: %s",
 		    strerror(errno)));
+	http_loop_listen(lp, 1);
+	if (!lp->accepting)
+		return (err_set(err, "cannot set up an i/o thread: %s",
+		    strerror(errno)));
 	return (0);
 }
 
@@ -1956,11 +2051,13 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 		lp->h = h;
 		conns = h->opts.max_connections / h->nloops +
 		    (i < h->opts.max_connections % h->nloops);
+		lp->share = conns;
 		lp->daemon = MHD_start_daemon(MHD_USE_EPOLL |
-		    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+		    MHD_USE_NO_LISTEN_SOCKET,
 		    0, NULL, NULL, http_handler, lp,
 		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
-		    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->listen_fd,
+		    MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, lp,
 		    MHD_OPTION_CONNECTION_LIMIT, conns,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)h->opts.timeout_s,
@@ -2009,31 +2106,23 @@ void
 http_stop(struct http *h)
 {
 	uint64_t	deadline;
-	unsigned	i, running = 0, kept = 0;
+	unsigned	i, running = 0;
 	size_t		j;
-	int		q;
 
 	if (h == NULL)
 		return;
 	for (i = 0; i < h->nloops; i++) {
-		if (h->loops[i].daemon == NULL)
-			continue;
-		if (h->loops[i].started)
+		if (h->loops[i].daemon != NULL && h->loops[i].started)
 			running++;
-		else if (MHD_quiesce_daemon(h->loops[i].daemon) ==
-		    MHD_INVALID_SOCKET)
-			kept = 1;
 	}
 	ATOMIC_SET(&h->stopping, 1);
 	if (running > 0) {
-		/* The loops quiesce their daemons themselves. */
+		/* The loops stop accepting themselves. */
 		for (i = 0; i < h->nloops; i++) {
 			if (!h->loops[i].started)
 				continue;
-			while ((q = ATOMIC_GET(&h->loops[i].quiesced)) == 0)
+			while (ATOMIC_GET(&h->loops[i].quiesced) == 0)
 				usleep(1000);
-			if (q < 0)
-				kept = 1;
 		}
 		/*
 		 * Requests in flight get their answers: a write a worker
@@ -2080,9 +2169,6 @@ http_stop(struct http *h)
 			close(h->loops[i].wakefd);
 	}
 	free(h->loops);
-	/* Quiesced, the listening socket is ours to close; else MHD's. */
-	if (kept)
-		h->listen_fd = -1;
 	pthread_mutex_lock(&h->lock);
 	h->quit = 1;
 	pthread_cond_broadcast(&h->cond);

@@ -8,9 +8,10 @@
  * (4xx: the client; 503 + Retry-After: try again later).
  *
  * Threads: a small pool of I/O threads, each running a libmicrohttpd
- * daemon of its own (external epoll) on the shared listening socket,
- * reads requests and writes answers and never blocks on Redis, MySQL or
- * the spool; a request that needs them is suspended and handed over:
+ * daemon of its own (external epoll), accepting from the shared listening
+ * socket while it holds less than its share of --max-connections, reads
+ * requests and writes answers and never blocks on Redis, MySQL or the
+ * spool; a request that needs them is suspended and handed over:
  *  - single-object writes to HTTP_WRITERS writer threads, all those one
  *    pass of an I/O thread read at once; a writer takes every such
  *    request waiting (up to HTTP_CHUNK) and lands them with one
