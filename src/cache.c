@@ -628,20 +628,6 @@ out:
 	return (rc);
 }
 
-/*
- * The largest id carried by recs in the schema's integer id column, or 0.
- * Ids handed out by the counter (RECORD_FRESH_ID) do not count: it is past
- * them already, and a write of only such records, as serve's usually is,
- * then needs no round trip to raise it before its own.
- */
-static uint64_t
-cache_max_id(const struct schema *s, struct record **recs, size_t n)
-{
-	if (s == NULL || s->id_col < 0)
-		return (0);
-	return (record_max_id(recs, n));
-}
-
 static void
 cache_reserve(struct cache *c, size_t nrec, size_t nargs)
 {
@@ -1062,16 +1048,11 @@ cache_put_overlap(struct cache *c, const struct schema *s, const char *prefix,
 	redisReply	*r = NULL;
 	int		 fresh;
 	void		*reply;
-	uint64_t	 maxid;
 	int		 rc = -1, retried = 0;
 
 	if (n == 0)
 		return (0);
 	if (cache_ready(c, err) != 0)
-		return (-1);
-	/* Raise first: an allocation after this cannot hand out these ids. */
-	if ((maxid = cache_max_id(s, recs, n)) > 0 &&
-	    cache_raise_ids(c, prefix, s->table, maxid, err) != 0)
 		return (-1);
 	buf_reset(&c->scratch);
 	buf_adds(&c->scratch, prefix != NULL ? prefix : "");

@@ -39,8 +39,9 @@ int		 cache_alloc_ids(struct cache *, const char *prefix, const char *table,
 		    uint64_t count, uint64_t floor, uint64_t *first, char **err);
 
 /*
- * Raise the id counter to at least at_least.  cache_put calls it itself
- * with the largest id its records carry, before writing them.
+ * Raise the id counter to at least at_least.  Before cache_put writes
+ * records that carry their own ids, the counter must be past them (ingest
+ * raises it when it stamps them).
  */
 int		 cache_raise_ids(struct cache *, const char *prefix, const char *table,
 		    uint64_t at_least, char **err);

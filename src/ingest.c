@@ -363,7 +363,7 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 {
 	size_t		 i, need = 0;
 	uint64_t	 first, count, now, floor, given = 0;
-	int		 rc = -1;
+	int		 rc = -1, raised = 0;
 
 	if (ing->schema->id_col >= 0) {
 		for (i = 0; i < n; i++) {
@@ -402,6 +402,7 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 		if (cache_alloc_ids(c, ing->prefix, ing->table, count, floor,
 		    &first, err) != 0)
 			goto out;
+		raised = 1;	/* to floor, past every id given */
 		ing->id_next = first;
 		ing->id_end = first + count;
 	}
@@ -417,6 +418,13 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ing->lock);
+	/*
+	 * The counter goes past the ids the records brought before Redis
+	 * holds them, so that no process hands those ids out afterwards.
+	 */
+	if (rc == 0 && given > 0 && !raised &&
+	    cache_raise_ids(c, ing->prefix, ing->table, given, err) != 0)
+		rc = -1;
 	return (rc);
 }
 
