@@ -29,7 +29,7 @@ static const char drain_usage[] =
 "Options:\n"
 "      --once            drain what is there, then exit (1: records still waiting)\n"
 "      --batch N         records per batch (default 10000)\n"
-"      --batch-ms MS     longest wait to fill a batch (default 50)\n"
+"      --batch-ms MS     longest wait to fill a batch (default 10)\n"
 "      --idle-exit SECONDS  exit when idle that long and no writer is left\n"
 "      --retry-for SECONDS  with --once, give up when MySQL fails that long (default 10)\n"
 "      --wait            wait for another running drainer instead of exiting 75\n"

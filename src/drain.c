@@ -30,7 +30,14 @@
 #include "util.h"
 
 #define DRAIN_BATCH_MAX		10000
-#define DRAIN_BATCH_MS		50
+/*
+ * At the live end of the spool a batch is what came in DRAIN_BATCH_MS.
+ * Short batches cut MySQL's work into short slices: beside serve at 35k
+ * requests/s on two cores, 50 ms batches gave a p99 of 4.6-4.9 ms, 10 ms
+ * batches 3.2-3.5 ms, for the same throughput.  A backlog fills whole
+ * batches at once, whatever this says.
+ */
+#define DRAIN_BATCH_MS		10
 #define DRAIN_TIMEOUT_S		5
 #define DRAIN_POLL_MS		10	/* waiting for the rest of a batch */
 #define DRAIN_IDLE_MAX_MS	50	/* longest nap with nothing to do */

@@ -41,7 +41,7 @@ typedef void	 drain_log_cb(void *arg, const char *msg);
 
 struct drain_opts {
 	unsigned	 batch_max;	/* records per batch; default 10000 */
-	unsigned	 batch_ms;	/* max wait to fill a batch; default 50 */
+	unsigned	 batch_ms;	/* max wait to fill a batch; default 10 */
 	int		 once;		/* drain what is there and return */
 	unsigned	 idle_exit_ms;	/* 0: never exit when idle */
 	int		 mysql_timeout_s; /* default 5 */
