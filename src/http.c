@@ -49,6 +49,13 @@
 #define HTTP_STAT_MS		1000	/* spool_stat cache lifetime */
 #define HTTP_LOOP_MS		100	/* an idle I/O thread looks at "stop" this often */
 #define HTTP_ACCEPT_RETRY_MS	100	/* after accept ran out of descriptors */
+/*
+ * Each connection's libmicrohttpd memory: the request head (a longer one
+ * is answered 431) and the read buffer, which a body passes through.  The
+ * library clears it for every request on a kept-alive connection: at the
+ * default of 32 KiB that memset was 4.5% of serve's CPU time under wrk.
+ */
+#define HTTP_CONN_MEMORY	(16u * 1024)
 /* Status names changed across libmicrohttpd versions; the numbers did not. */
 #define HTTP_UNPROCESSABLE	422
 #define HTTP_TOO_LARGE		413
@@ -2062,6 +2069,7 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 		    MHD_OPTION_CONNECTION_TIMEOUT,
 		    (unsigned int)h->opts.timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 		    MHD_OPTION_END);
 		if (lp->daemon == NULL) {
 			*fail = HTTP_FAIL_INTERNAL;

@@ -106,6 +106,11 @@ assert_eq "$(req GET /nowhere)" 404 "unknown path"
 expect_grep '"error": "not found"' "$T/b"
 assert_eq "$(req POST /write-through -d 'name=x')" 415 "form content type"
 assert_eq "$(req POST /write-through -H 'Content-Type: text/plain' -d '{}')" 415 "text/plain"
+# Request heads up to about 15 KiB are read, longer ones refused.
+pad=$(head -c 12000 /dev/zero | tr '\0' 'p')
+assert_eq "$(req POST /write-through -H 'Content-Type: application/json' -H "X-Pad: $pad" -d '{"name": "Hdr", "age": 2, "occupation": "x"}')" 200 "a 12 KB header"
+pad=$(head -c 20000 /dev/zero | tr '\0' 'p')
+assert_eq "$(req POST /write-through -H 'Content-Type: application/json' -H "X-Pad: $pad" -d '{"name": "Hdr", "age": 2, "occupation": "x"}')" 431 "a 20 KB header"
 
 # --- read-through ----------------------------------------------------------
 sql "INSERT INTO users (id, name, age, occupation, _wtc_version) VALUES (900001, 'Direct', 50, 'DBA', 1)"
@@ -138,7 +143,7 @@ for m in wtc_records_rejected_total wtc_spool_backlog_records \
 	expect_grep "# TYPE $m " "$T/b"
 	grep -q "^$m [0-9]" "$T/b" || fail "no value for $m"
 done
-grep -q '^wtc_records_accepted_total 6$' "$T/b" || fail "6 records accepted so far: $(grep accepted "$T/b")"
+grep -q '^wtc_records_accepted_total 7$' "$T/b" || fail "7 records accepted so far: $(grep accepted "$T/b")"
 
 # Access log: one line per request, in the documented shape.
 grep -Eq '^127\.0\.0\.1 - \[[0-9T:-]+Z\] "POST /write-through" 200 [0-9]+ [0-9.]+ms$' "$T/access.log" ||
