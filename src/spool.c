@@ -854,6 +854,9 @@ struct spool_reader {
 	int		 stat_mode;	/* for spool_stat: no visits, tails not torn */
 	uint64_t	 damaged;	/* damaged regions reported */
 	int		 idle;		/* last read found nothing */
+	int		 tail;		/* a live segment's end was met, and no
+					   frame has been read since */
+	uint64_t	 lists;		/* directory listings, for tests */
 
 	struct spool_seg *segs;		/* sorted by name */
 	size_t		 nsegs;
@@ -962,6 +965,7 @@ reader_list(struct spool_reader *r, char **err)
 		return (err_set(err, "cannot read spool directory '%s': %s",
 		    r->dir, strerror(errno)));
 	}
+	r->lists++;
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (name_is_segment(de->d_name))
 			reader_add(r, de->d_name);
@@ -1433,6 +1437,7 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 						/* Not written yet. */
 						s->off = r->boff + r->start;
 						r->want = SPOOL_READ_TAIL;
+						r->tail = 1;
 						return (0);
 					}
 					reader_sealed(r);
@@ -1517,6 +1522,7 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 			if (r->stat_mode || segment_live(r->fd)) {
 				/* Nothing more for now; resume here later. */
 				s->off = r->boff + r->start;
+				r->tail = 1;
 				return (0);
 			}
 			/* Read again: it may have grown before it let go. */
@@ -1527,6 +1533,16 @@ reader_read_seg(struct spool_reader *r, const void **payload, size_t *len,
 	}
 }
 
+/*
+ * One pass reads every known segment from where it stopped.  At the end of
+ * the list the directory is listed again, for segments begun meanwhile, and
+ * read once more; but not when the last thing the pass met was a live
+ * segment's end: the caller has caught up with a writer, and its next call,
+ * after a nap, lists anyway.  Listing and reading again at once kept a
+ * drainer beside a busy writer chasing each of its batches, at a dozen
+ * system calls each.  A pass that read frames after meeting a live end
+ * still lists and reads again, since that segment may be sealed by now.
+ */
 int
 spool_read(struct spool_reader *r, const void **payload, size_t *len,
     struct spool_pos *pos, char **err)
@@ -1540,13 +1556,15 @@ spool_read(struct spool_reader *r, const void **payload, size_t *len,
 		r->cur = 0;
 		wrapped = 1;
 	}
+	if (r->cur == 0)
+		r->tail = 0;
 	for (;;) {
 		while (r->cur < r->nsegs) {
 			s = &r->segs[r->cur];
 			if (!s->done && !s->bad) {
 				rv = reader_read_seg(r, payload, len, pos, err);
 				if (rv != 0) {
-					r->idle = 0;
+					r->idle = r->tail = 0;
 					return (rv);
 				}
 			}
@@ -1554,7 +1572,7 @@ spool_read(struct spool_reader *r, const void **payload, size_t *len,
 			r->cur++;
 		}
 		r->cur = 0;
-		if (wrapped) {
+		if (wrapped || r->tail) {
 			r->idle = 1;
 			return (0);
 		}
@@ -1562,6 +1580,12 @@ spool_read(struct spool_reader *r, const void **payload, size_t *len,
 			return (-1);
 		wrapped = 1;
 	}
+}
+
+uint64_t
+spool_reader_lists(struct spool_reader *r)
+{
+	return (r->lists);
 }
 
 void

@@ -101,6 +101,8 @@ struct spool_reader *spool_reader_open(const char *dir, spool_warn_cb *, void *a
  */
 int		 spool_read(struct spool_reader *, const void **payload, size_t *len,
 		    struct spool_pos *pos, char **err);
+/* How many times the reader listed the directory (for tests). */
+uint64_t	 spool_reader_lists(struct spool_reader *);
 /* Go back to just after the last committed position. */
 void		 spool_rewind(struct spool_reader *);
 /*

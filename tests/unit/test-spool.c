@@ -560,6 +560,55 @@ test_live_reader(void **state)
 	live_reader(0);
 }
 
+/*
+ * A reader that has caught up with a live writer says so at once, without
+ * listing the directory and reading again: its caller naps, and its next
+ * call lists.  After reading frames past a live end it does list, since
+ * that segment may have been sealed meanwhile.
+ */
+static void
+test_reader_caught_up(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	const void		*p;
+	size_t			 len;
+	uint64_t		 n;
+	char			*dir = tmpdir(), *err = NULL;
+	int			 i;
+
+	(void)state;
+	assert_non_null(w = spool_writer_open(dir, &err));
+	append_records(w, "c", 0, 3, 3);
+	assert_non_null(r = spool_reader_open(dir, NULL, NULL, &err));
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		check_record(p, len, "c", i);
+	}
+	n = spool_reader_lists(r);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_reader_lists(r), n);
+	/* The next call lists once, finds the new frames, and goes on. */
+	append_records(w, "c", 3, 5, 1);
+	for (i = 3; i < 5; i++) {
+		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
+		check_record(p, len, "c", i);
+	}
+	assert_int_equal(spool_reader_lists(r), n + 1);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_reader_lists(r), n + 1);
+	/* Sealed meanwhile: the end is no longer live, so it lists. */
+	assert_int_equal(spool_writer_close(w, &err), 0);
+	assert_int_equal(spool_read(r, &p, &len, &pos, &err), 0);
+	assert_int_equal(spool_reader_lists(r), n + 2);
+	assert_int_equal(spool_commit(r, &pos, &err), 0);
+	assert_int_equal(count_segments(dir), 0);
+	spool_reader_free(r);
+	free(err);
+	rmdir_all(dir);
+}
+
 static void
 write_segment(const char *dir, const char *tag, int n)
 {
@@ -1540,6 +1589,7 @@ main(void)
 		cmocka_unit_test(test_frame_truncation_and_flips),
 		cmocka_unit_test(test_roundtrip_rotation),
 		cmocka_unit_test(test_live_reader),
+		cmocka_unit_test(test_reader_caught_up),
 		cmocka_unit_test(test_torn_tail),
 		cmocka_unit_test(test_torn_message),
 		cmocka_unit_test(test_damage_middle),
