@@ -2046,9 +2046,9 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 	}
 
 	/*
-	 * Each I/O thread runs a daemon of its own on the shared listening
-	 * socket (whichever accepts first gets the connection) and shares
-	 * the connection limit.
+	 * Each I/O thread runs a daemon of its own, without a listening
+	 * socket: the thread accepts from the shared one while it holds less
+	 * than its share of the connection limit (http_loop_accept).
 	 */
 	h->loops = xcalloc(h->nloops, sizeof *h->loops);
 	for (i = 0; i < h->nloops; i++)
