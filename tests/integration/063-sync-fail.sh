@@ -61,6 +61,27 @@ expect_status 0 "$WTC" get 1
 expect_grep "name: new" "$T/out"
 assert_eq "$(rcli HGET users:1 name)" new "redis users:1 filled from mysql"
 
+# --- 2b. Taking back spares a newer write of the same key --------------------
+# The first failed sync takes 3 s; meanwhile another put replaces id 40.
+# Then the retry fails too, and the undo must leave that newer write alone.
+printf '{"id": 40, "name": "doomed", "age": 4, "occupation": "w"}\n' >"$T/doomed"
+LD_PRELOAD="$T/failsync.so" WTC_FAIL_FDATASYNC=1,2 \
+    WTC_FAIL_FDATASYNC_DELAY_MS=3000 \
+    "$WTC" put --no-drain -f "$T/doomed" >"$T/slow.out" 2>"$T/slow.err" &
+SLOW=$!
+EXTRA_PIDS="$EXTRA_PIDS $SLOW"
+wait_until 10 sh -c "[ \"\$(redis-cli -s $REDIS_SOCK HGET users:40 name)\" = doomed ]" ||
+    fail "the slow put did not reach redis"
+expect_status 0 "$WTC" put --no-drain \
+    '{"id": 40, "name": "newer", "age": 5, "occupation": "v"}'
+st=0
+wait "$SLOW" || st=$?
+assert_eq "$st" 74 "exit status of the put whose syncs failed"
+expect_grep "the records were taken back out of redis" "$T/slow.err"
+assert_eq "$(rcli HGET users:40 name)" newer "redis users:40 after the undo"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 40')" newer "row 40"
+
 # --- 3. serve: one failed sync still answers 200, and the record lands --------
 # (Not through failing: a function in the background is a subshell's pid.)
 LD_PRELOAD="$T/failsync.so" WTC_FAIL_FDATASYNC=1 \
