@@ -931,13 +931,21 @@ cache_send(struct cache *c, char **err)
 	return (0);
 }
 
+/*
+ * Redis refused the write of n records from rec on.  A script that stops at
+ * one of its keys does not say which: with n > 1 the message names the
+ * first and the count.
+ */
 static int
 cache_refused(struct cache *c, const struct schema *s, const char *prefix,
-    const struct record *rec, const char *why, char **err)
+    const struct record *rec, size_t n, const char *why, char **err)
 {
 	buf_reset(&c->keys);
 	if (record_key(rec, s, prefix, &c->keys, NULL) != 0)
 		buf_adds(&c->keys, "?");
+	if (n > 1)
+		return (err_set(err, "redis refused a write of %zu records "
+		    "(the first is '%s'): %s", n, c->keys.data, why));
 	return (err_set(err, "redis refused write to '%s': %s", c->keys.data, why));
 }
 
@@ -951,7 +959,7 @@ cache_chunk_reply(struct cache *c, const struct schema *s, const char *prefix,
 		*present += (size_t)r->integer;
 		return (0);
 	}
-	return (cache_refused(c, s, prefix, recs[0],
+	return (cache_refused(c, s, prefix, recs[0], n,
 	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply", err));
 }
 
@@ -991,8 +999,8 @@ cache_tx_reply(struct cache *c, const struct schema *s, const char *prefix,
 			continue;
 		}
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != n + 2) {
-			cache_refused(c, s, prefix, recs[0], why != NULL ? why :
-			    r->type == REDIS_REPLY_ERROR ? r->str :
+			cache_refused(c, s, prefix, recs[0], n, why != NULL ?
+			    why : r->type == REDIS_REPLY_ERROR ? r->str :
 			    "unexpected reply", err);
 			freeReplyObject(r);
 			goto out;
@@ -1001,8 +1009,12 @@ cache_tx_reply(struct cache *c, const struct schema *s, const char *prefix,
 			e = r->element[j];
 			if (e->type == REDIS_REPLY_ERROR) {
 				/* Element j is record j - 1's HSET, or a script's. */
-				cache_refused(c, s, prefix,
-				    recs[j > 0 && j <= n ? j - 1 : 0], e->str, err);
+				if (j > 0 && j <= n)
+					cache_refused(c, s, prefix, recs[j - 1],
+					    1, e->str, err);
+				else
+					cache_refused(c, s, prefix, recs[0], n,
+					    e->str, err);
 				freeReplyObject(r);
 				goto out;
 			}
