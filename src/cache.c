@@ -198,11 +198,14 @@ static const char cache_fill_lua[] =
 	"end\n"
 	"return 1\n";
 
-/* Delete each KEYS[i] whose version is still ARGV[i]; returns how many. */
+/*
+ * Delete each KEYS[i] whose version is still ARGV[i]; returns how many.  A
+ * key that is not a hash is not ours to take back (pcall: no error).
+ */
 static const char cache_unput_lua[] =
 	"local n = 0\n"
 	"for i = 1, #KEYS do\n"
-	"  if redis.call('HGET', KEYS[i], '" SCHEMA_VERSION_COLUMN "') == "
+	"  if redis.pcall('HGET', KEYS[i], '" SCHEMA_VERSION_COLUMN "') == "
 	"ARGV[i] then\n"
 	"    redis.call('DEL', KEYS[i])\n"
 	"    n = n + 1\n"

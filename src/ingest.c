@@ -468,6 +468,29 @@ ingest_warn(struct ingest *ing, const char *fmt, ...)
 }
 
 /*
+ * The write failed (why says how) and its records will not reach MySQL:
+ * take them back out of Redis where they are still the newest, so that
+ * Redis does not keep what MySQL will never get.  Sets *err to why and
+ * the outcome.
+ */
+static void
+ingest_unput(struct cache *c, struct ingest *ing, struct record **recs,
+    size_t n, const char *why, char **err)
+{
+	char	*back = NULL;
+	size_t	 left;
+
+	if (cache_unput(c, ing->schema, ing->prefix, recs, n, &left,
+	    &back) == 0)
+		err_set(err, "%s; the records were taken back out of redis",
+		    why);
+	else
+		err_set(err, "%s; %zu of the records may stay in redis without "
+		    "reaching mysql: %s", why, left, back);
+	free(back);
+}
+
+/*
  * The spool failed to sync records that Redis took (why says how).  The
  * spool cut the segment back to its last good sync and starts a new one:
  * write the records there once more.  If that fails too, take them back
@@ -479,9 +502,8 @@ static int
 ingest_respool(struct ingest *ing, struct cache *c, struct record **recs,
     size_t n, const char *why, char **err)
 {
-	char		*again = NULL, *back = NULL;
+	char		*again = NULL, *both;
 	uint64_t	 seq = 0;
-	size_t		 left;
 
 	if (ingest_spool(ing, recs, n, &seq, &again) == 0 &&
 	    spool_sync(ing->spool, seq, &again) == 0) {
@@ -489,16 +511,10 @@ ingest_respool(struct ingest *ing, struct cache *c, struct record **recs,
 		    "segment and synced there", why, n, n == 1 ? "" : "s");
 		return (0);
 	}
-	if (cache_unput(c, ing->schema, ing->prefix, recs, n, &left,
-	    &back) == 0)
-		err_set(err, "%s, and again in a new segment: %s; the records "
-		    "were taken back out of redis", why, again);
-	else
-		err_set(err, "%s, and again in a new segment: %s; %zu of the "
-		    "records may stay in redis without reaching mysql: %s", why,
-		    again, left, back);
+	both = xasprintf("%s, and again in a new segment: %s", why, again);
+	ingest_unput(c, ing, recs, n, both, err);
+	free(both);
 	free(again);
-	free(back);
 	return (-1);
 }
 
@@ -543,6 +559,7 @@ ingest_sync_and_put(struct ingest *ing, struct cache *c, struct record **recs,
 {
 	struct ingest_syncer	 sy;
 	pthread_t		 t;
+	char			*both;
 	int			 rc, threaded = 0;
 
 	memset(&sy, 0, sizeof sy);
@@ -566,12 +583,16 @@ ingest_sync_and_put(struct ingest *ing, struct cache *c, struct record **recs,
 		return (rc);
 	}
 	if (sy.rc != 0) {
-		/* The spool's failure is the one to report: it decides the exit. */
-		free(err != NULL ? *err : NULL);
-		if (err != NULL)
-			*err = sy.err;
-		else
-			free(sy.err);
+		/*
+		 * Redis failed too, maybe partway through: what it took will
+		 * not reach MySQL either.  The spool's failure leads the
+		 * message: it decides the exit.
+		 */
+		both = xasprintf("%s; redis failed too: %s", sy.err,
+		    err != NULL && *err != NULL ? *err : "unknown error");
+		ingest_unput(c, ing, recs, n, both, err);
+		free(both);
+		free(sy.err);
 		*fail = INGEST_FAIL_SPOOL;
 		return (-1);
 	}

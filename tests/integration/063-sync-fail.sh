@@ -2,7 +2,7 @@
 # a preloaded fdatasync (failsync.c).  Once: the write goes to a new
 # segment, is acknowledged with a warning, and lands.  Twice: the write
 # fails, and Redis is given back what it held before, so that it does not
-# keep records MySQL will never get.
+# keep records MySQL will never get; also when Redis failed partway.
 . "$TOP_SRCDIR/tests/lib.sh"
 start_servers
 expect_status 0 "$WTC" init
@@ -81,6 +81,23 @@ expect_grep "the records were taken back out of redis" "$T/slow.err"
 assert_eq "$(rcli HGET users:40 name)" newer "redis users:40 after the undo"
 expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT name FROM users WHERE id = 40')" newer "row 40"
+
+# --- 2c. Redis fails partway and the sync fails: what Redis took goes back ---
+# users:51 is not a hash, so the script that writes 50 and 51 stops with an
+# error after writing 50; the spool sync fails as well.
+rcli SET users:51 not-a-hash >/dev/null
+printf '%s\n' '{"id": 50, "name": "half", "age": 5, "occupation": "h"}' \
+    '{"id": 51, "name": "other", "age": 5, "occupation": "h"}' >"$T/half"
+expect_status 74 failing 1 "$WTC" put --no-drain -f "$T/half"
+expect_grep "cannot sync spool segment" "$T/err"
+expect_grep "redis failed too: redis refused a write of 2 records (the first is 'users:50'): WRONGTYPE" "$T/err"
+expect_grep "the records were taken back out of redis" "$T/err"
+log "redis and spool failed: $(grep -m1 'redis failed too' "$T/err")"
+assert_eq "$(rcli EXISTS users:50)" 0 "users:50 taken back out of redis"
+assert_eq "$(rcli GET users:51)" not-a-hash "users:51 left alone"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id IN (50, 51)')" 0 "rows 50 and 51"
+rcli DEL users:51 >/dev/null
 
 # --- 3. serve: one failed sync still answers 200, and the record lands --------
 # (Not through failing: a function in the background is a subshell's pid.)
