@@ -732,6 +732,27 @@ cache_argv_keys(struct cache *c, char *nkeys, size_t n)
 }
 
 /*
+ * Record i's key into c->keys at c->koff[i] and its version into c->nums at
+ * c->noff[i], each ending in a NUL.
+ */
+static int
+cache_key_version(struct cache *c, const struct schema *s, const char *prefix,
+    const struct record *rec, size_t i, char **err)
+{
+	char	 num[32];
+	int	 len;
+
+	c->koff[i] = c->keys.len;
+	if (record_key(rec, s, prefix, &c->keys, err) != 0)
+		return (-1);
+	buf_addc(&c->keys, '\0');
+	c->noff[i] = c->nums.len;
+	len = snprintf(num, sizeof num, "%" PRIu64, rec->version);
+	buf_add(&c->nums, num, (size_t)len + 1);
+	return (0);
+}
+
+/*
  * Append recs[0..n-1] as one transaction (see cache_tx_before_lua), with
  * the keys and versions in c->keys and c->nums already.  EVAL, not
  * EVALSHA: a script missing at EXEC would fail alone, and the HSETs after
@@ -822,17 +843,12 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 	nargs = 4 + (shared ? nf : 0);
 	for (i = 0; i < n; i++) {
 		rec = recs[i];
-		c->koff[i] = c->keys.len;
-		if (record_key(rec, s, prefix, &c->keys, err) != 0)
+		if (cache_key_version(c, s, prefix, rec, i, err) != 0)
 			return (-1);
-		buf_addc(&c->keys, '\0');
 		nfi = 0;
 		for (j = 0; j < rec->nfields; j++)
 			if (rec->fields[j].type != REC_NULL)
 				nfi++;
-		c->noff[i] = c->nums.len;
-		len = snprintf(num, sizeof num, "%" PRIu64, rec->version);
-		buf_add(&c->nums, num, (size_t)len + 1);
 		if (!shared && !fresh) {
 			len = snprintf(num, sizeof num, "%zu", nfi);
 			buf_add(&c->nums, num, (size_t)len + 1);
@@ -872,14 +888,8 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 	c->argvlen[0] = 7;
 	c->argv[1] = c->sha[CACHE_SCRIPT_PUT];
 	c->argvlen[1] = 40;
-	k = 2;
-	len = snprintf(nkeys, sizeof nkeys, "%zu", n);
-	c->argv[k] = nkeys;
-	c->argvlen[k++] = (size_t)len;
-	for (i = 0; i < n; i++) {
-		c->argv[k] = c->keys.data + c->koff[i];
-		c->argvlen[k++] = strlen(c->keys.data + c->koff[i]);
-	}
+	cache_argv_keys(c, nkeys, n);
+	k = 3 + n;
 	len = shared ? snprintf(mode, sizeof mode, "%zu", nf) :
 	    snprintf(mode, sizeof mode, "-1");
 	c->argv[k] = mode;
@@ -1349,14 +1359,9 @@ cache_unput(struct cache *c, const struct schema *s, const char *prefix,
 		buf_reset(&c->nums);
 		cache_reserve(c, m, 3 + 2 * m);
 		for (k = 0; k < m; k++) {
-			c->koff[k] = c->keys.len;
-			if (record_key(recs[i + k], s, prefix, &c->keys,
+			if (cache_key_version(c, s, prefix, recs[i + k], k,
 			    err) != 0)
 				goto out;
-			buf_addc(&c->keys, '\0');
-			c->noff[k] = c->nums.len;
-			buf_printf(&c->nums, "%" PRIu64, recs[i + k]->version);
-			buf_addc(&c->nums, '\0');
 		}
 		cache_argv_keys(c, nkeys, m);
 		for (k = 0; k < m; k++) {
