@@ -1556,8 +1556,6 @@ spool_read(struct spool_reader *r, const void **payload, size_t *len,
 		r->cur = 0;
 		wrapped = 1;
 	}
-	if (r->cur == 0)
-		r->tail = 0;
 	for (;;) {
 		while (r->cur < r->nsegs) {
 			s = &r->segs[r->cur];
@@ -1604,7 +1602,7 @@ spool_rewind(struct spool_reader *r)
 	}
 	r->nvisits = 0;
 	r->cur = 0;
-	r->idle = 0;
+	r->idle = r->tail = 0;
 }
 
 static int
