@@ -10,9 +10,13 @@
  *
  * A new segment is preallocated to its full size and frames are written in
  * place with pwrite: an fdatasync that does not have to change the file's
- * size is much cheaper.  A clean close cuts the segment back to its data, so
- * only a writer that died leaves a tail of zeros, which readers take as the
- * end of the segment.
+ * size is much cheaper.  Cheaper still is one that changes no metadata at
+ * all, so small writes also fill the space ahead of them with real zeros,
+ * a stretch at a time (fallocate's space is "unwritten", and the first write
+ * into it is a change to the file's extents that fdatasync must journal).
+ * A clean close cuts the segment back to its data, so only a writer that
+ * died leaves a tail of zeros, which readers take as the end of the
+ * segment.
  *
  * The reader walks the segments in name order.  When a live segment has
  * nothing new it moves on to the others and comes back later, so one busy
@@ -51,6 +55,8 @@
 #define SPOOL_SEG_MAGIC		"WTCSPL01"
 #define SPOOL_SEG_HDR		8
 #define SPOOL_WRITE_CHUNK	(1024u * 1024)
+#define SPOOL_ZERO_AHEAD	(1024u * 1024)	/* zeros kept past small writes */
+#define SPOOL_ZERO_STEP		(64u * 1024)	/* ...written this much at a time */
 #define SPOOL_READ_CHUNK	(1024u * 1024)
 #define SPOOL_READ_TAIL		(64u * 1024)	/* a read at a live segment's end */
 #define SPOOL_CHECKPOINT	"checkpoint"
@@ -329,6 +335,7 @@ struct spool_writer {
 	uint64_t	 size;		/* bytes of whole frames: the write offset */
 	uint64_t	 synced_size;
 	int		 zero_tail;	/* the segment is preallocated past size */
+	uint64_t	 zeroed;	/* bytes [0, zeroed) are written, not unwritten */
 	int		 syncing;	/* a thread is in fdatasync */
 	int		 failed;	/* SPOOL_FAIL_*: abandon segment */
 	uint64_t	 syncs;
@@ -483,7 +490,7 @@ writer_start(struct spool_writer *w, char **err)
 	free(w->path);
 	w->path = path;
 	path = NULL;
-	w->size = w->synced_size = SPOOL_SEG_HDR;
+	w->size = w->synced_size = w->zeroed = SPOOL_SEG_HDR;
 	w->zero_tail = zero_tail;
 	w->failed = 0;
 	rc = 0;
@@ -500,6 +507,44 @@ out:
 }
 
 /*
+ * Past the end of a small write, turn the next stretch of preallocated
+ * space into written zeros (lock held), so that the fdatasyncs of the writes
+ * that follow have no extent change to journal.  The zeros are synced along
+ * with the write that follows them here.  The stretch grows with the segment, from 64 KiB
+ * to 1 MiB, so a short-lived writer of a few records syncs little more than
+ * them.  Bigger writes skip this: they come from bulk loads, which sync
+ * seldom, and zeroing ahead of them would write it all twice.  A failure
+ * only costs speed: the data is written either way.
+ */
+static void
+writer_zero_ahead(struct spool_writer *w)
+{
+	static const uint8_t	 zeros[SPOOL_ZERO_STEP];
+	uint64_t		 end = w->size + w->out.len, ahead, to, off;
+	size_t			 n;
+
+	if (end > w->zeroed)
+		w->zeroed = end;
+	if (!w->zero_tail || w->out.len > SPOOL_ZERO_STEP)
+		return;
+	ahead = end < SPOOL_ZERO_STEP ? SPOOL_ZERO_STEP : end;
+	if (ahead > SPOOL_ZERO_AHEAD)
+		ahead = SPOOL_ZERO_AHEAD;
+	if (w->zeroed - end >= ahead / 2 || w->zeroed >= w->seg_max)
+		return;
+	to = (end + ahead + SPOOL_ZERO_STEP - 1) / SPOOL_ZERO_STEP *
+	    SPOOL_ZERO_STEP;
+	if (to > w->seg_max)
+		to = w->seg_max;
+	for (off = w->zeroed; off < to; off += n) {
+		n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+		if (pwrite_all(w->fd, zeros, n, off) != 0)
+			break;
+		w->zeroed = off + n;
+	}
+}
+
+/*
  * Write out the buffer (lock held).  On failure cut the segment back to its
  * last whole frame if we can, count the buffered records as lost and mark
  * the segment abandoned.
@@ -511,6 +556,7 @@ writer_flush(struct spool_writer *w, char **err)
 
 	if (w->out.len == 0)
 		return (0);
+	writer_zero_ahead(w);
 	if (pwrite_all(w->fd, w->out.data, w->out.len, w->size) != 0) {
 		msg = xasprintf("cannot write spool segment '%s': %s", w->path,
 		    strerror(errno));

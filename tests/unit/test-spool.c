@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -29,6 +30,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 
 #include "spool.h"
 #include "util.h"
@@ -1318,6 +1322,124 @@ test_prealloc_roundtrip(void **state)
 }
 
 /*
+ * Of the bytes [off, off + len) of fd, how many lie in extents that are
+ * allocated but unwritten; -1 if the file system cannot tell (no FIEMAP).
+ */
+static long long
+unwritten_bytes(int fd, uint64_t off, uint64_t len)
+{
+	struct fiemap		*fm;
+	struct fiemap_extent	*e;
+	uint64_t		 from, to;
+	long long		 n = 0;
+	unsigned		 i;
+
+	fm = xcalloc(1, sizeof *fm + 64 * sizeof *e);
+	fm->fm_start = off;
+	fm->fm_length = len;
+	fm->fm_flags = FIEMAP_FLAG_SYNC;
+	fm->fm_extent_count = 64;
+	if (ioctl(fd, FS_IOC_FIEMAP, fm) != 0) {
+		free(fm);
+		return (-1);
+	}
+	for (i = 0; i < fm->fm_mapped_extents; i++) {
+		e = &fm->fm_extents[i];
+		if ((e->fe_flags & FIEMAP_EXTENT_UNWRITTEN) == 0)
+			continue;
+		from = e->fe_logical > off ? e->fe_logical : off;
+		to = e->fe_logical + e->fe_length;
+		if (to > off + len)
+			to = off + len;
+		if (to > from)
+			n += (long long)(to - from);
+	}
+	free(fm);
+	return (n);
+}
+
+/*
+ * Small synced writes to a preallocated segment fill the space just past
+ * them with written zeros, so their fdatasyncs journal no extent changes;
+ * a bulk write does not.  Readers still see only the frames.
+ */
+#define BIG	(2 * 1024 * 1024)
+#define NZ	8000
+static void
+test_zero_ahead(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct warns		 wn = { 0 };
+	const void		*p;
+	char			*dir = tmpdir(), *err = NULL, *path, *big;
+	uint64_t		 seq, end;
+	size_t			 len;
+	long long		 u;
+	int			 fd, i;
+
+	(void)state;
+	if (!can_prealloc(dir)) {
+		rmdir_all(dir);
+		skip();
+	}
+	setenv("WTC_SPOOL_SEGMENT_MAX", "8388608", 1);
+	assert_non_null(w = spool_writer_open(dir, &err));
+	unsetenv("WTC_SPOOL_SEGMENT_MAX");
+	append_records(w, "z", 0, 50, 10);
+	end = (uint64_t)frame_end("z", 49);
+	path = seg_path(dir, 0);
+	assert_true((fd = open(path, O_RDONLY)) != -1);
+	u = unwritten_bytes(fd, 0, 8388608);
+	if (u >= 0) {
+		/* Written a stretch past the data, a short one at first... */
+		assert_int_equal(unwritten_bytes(fd, 0, end + 32 * 1024), 0);
+		assert_true(u >= 8388608 - 256 * 1024);
+	}
+	/* ...and half a MiB at least once the segment has grown. */
+	append_records(w, "z", 50, NZ, 100);
+	end = (uint64_t)frame_end("z", NZ - 1);
+	assert_true(end > 1024 * 1024);
+	u = unwritten_bytes(fd, 0, 8388608);
+	if (u >= 0) {
+		assert_int_equal(unwritten_bytes(fd, 0, end + 512 * 1024), 0);
+		assert_true(u >= 4 * 1024 * 1024);
+	}
+
+	/* A bulk write lands past the zeros and zeroes nothing ahead. */
+	big = xmalloc(BIG);
+	memset(big, 'b', BIG);
+	assert_int_equal(spool_append(w, big, BIG, &seq, &err), 0);
+	assert_int_equal(spool_sync(w, seq, &err), 0);
+	end += 12 + BIG;
+	end = (end + 4095) / 4096 * 4096;
+	if (u >= 0)
+		assert_int_equal(unwritten_bytes(fd, end, 512 * 1024),
+		    512 * 1024);
+	close(fd);
+	free(path);
+	append_records(w, "z", NZ, NZ + 10, 5);
+	assert_int_equal(spool_writer_close(w, &err), 0);
+
+	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
+	for (i = 0; spool_read(r, &p, &len, &pos, &err) == 1; i++) {
+		if (i == NZ) {
+			assert_int_equal(len, BIG);
+			assert_memory_equal(p, big, BIG);
+		} else
+			check_record(p, len, "z", i < NZ ? i : i - 1);
+	}
+	assert_int_equal(i, NZ + 11);
+	assert_int_equal(wn.n, 0);
+	free(big);
+	spool_reader_free(r);
+	warns_release(&wn);
+	free(err);
+	rmdir_all(dir);
+}
+
+/*
  * Sealed segments with a tail of zeros, as a writer that died leaves them:
  * 0 nothing else, 1 a frame cut short, 2 cut inside its magic, 3 a whole
  * frame after some zeros (damage).
@@ -1602,6 +1724,7 @@ main(void)
 		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_kill9),
 		cmocka_unit_test(test_prealloc_roundtrip),
+		cmocka_unit_test(test_zero_ahead),
 		cmocka_unit_test(test_zero_tail),
 		cmocka_unit_test(test_kill9_prealloc),
 		cmocka_unit_test(test_prealloc_fallback),
