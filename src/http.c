@@ -1276,6 +1276,9 @@ http_metrics(struct http_worker *w, struct http_req *req)
 	http_metric(&w->out, "wtc_records_rejected_total", "counter",
 	    "Records refused as malformed or not matching the schema.",
 	    (double)ATOMIC_GET(&h->rejected));
+	http_metric(&w->out, "wtc_spool_syncs_total", "counter",
+	    "Spool fdatasyncs: concurrent writes share one (group commit).",
+	    (double)ingest_spool_syncs(h->ing));
 	memset(&st, 0, sizeof st);
 	if (http_spool_stat(h, &st, &err) != 0) {
 		http_log(h, "cannot read the spool's backlog: %s", err);

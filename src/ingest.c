@@ -322,6 +322,12 @@ ingest_spool_dir(const struct ingest *ing)
 	return (ing->dir);
 }
 
+uint64_t
+ingest_spool_syncs(struct ingest *ing)
+{
+	return (ing->spool != NULL ? spool_writer_syncs(ing->spool) : 0);
+}
+
 int
 ingest_parse(struct ingest *ing, const char *json, size_t len,
     struct record **out, char **err)

@@ -94,6 +94,9 @@ int		 ingest_write(struct ingest *, struct record **recs, size_t n,
 /* Spool directory in use (borrowed). */
 const char	*ingest_spool_dir(const struct ingest *);
 
+/* How many fdatasyncs the spool writer has done: writes share them. */
+uint64_t	 ingest_spool_syncs(struct ingest *);
+
 /* The version clock, exposed for tests: max(now_us << 12 | tag, last + 1). */
 uint64_t	 ingest_version_next(uint64_t now_us, uint64_t last, unsigned tag);
 

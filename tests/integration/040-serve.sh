@@ -136,7 +136,7 @@ grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/h" || fail "metrics cont
 expect_grep '# TYPE wtc_http_requests_total counter' "$T/b"
 expect_grep 'wtc_http_requests_total{code="413"} 2' "$T/b"
 expect_grep 'wtc_http_requests_total{code="422"}' "$T/b"
-for m in wtc_records_rejected_total wtc_spool_backlog_records \
+for m in wtc_records_rejected_total wtc_spool_syncs_total wtc_spool_backlog_records \
     wtc_spool_backlog_bytes wtc_spool_oldest_age_seconds wtc_drain_landed_total \
     wtc_drain_rate wtc_drain_lag_seconds wtc_dead_letters_total \
     wtc_drain_retries_total; do
@@ -177,10 +177,20 @@ load_conf() {
 		_i=$((_i + 1))
 	done
 }
+# spool_syncs: the server's wtc_spool_syncs_total.
+spool_syncs() {
+	curl -s "$URL/metrics" | sed -n 's/^wtc_spool_syncs_total //p'
+}
 load_conf load 300 >"$T/load.conf"
+s0=$(spool_syncs)
 curl -s --parallel --parallel-max 30 -K "$T/load.conf" >"$T/conc.out" 2>&1
+s1=$(spool_syncs)
 n=$(grep -o '"id": [0-9]*' "$T/conc.out" | wc -l)
 assert_eq "$n" 300 "acknowledged concurrent writes"
+# Group commit: concurrent requests share fdatasyncs.
+[ "$s1" -gt "$s0" ] && [ $((s1 - s0)) -lt 300 ] ||
+    fail "300 concurrent writes took $((s1 - s0)) spool syncs ($s0 -> $s1)"
+log "300 concurrent writes: $((s1 - s0)) spool syncs"
 wait_until 20 sh -c "[ \"\$(MYSQL_PWD=$DB_PASSWORD mariadb --no-defaults -S $MARIADB_SOCK -uwtc -N -B wtc -e \"select count(*) from users where occupation='load'\")\" = 300 ]" ||
     fail "not all 300 concurrent records reached mysql"
 
