@@ -136,47 +136,6 @@ deadletter_field(const char *json, size_t len, const char *key,
 	return (-1);
 }
 
-static int
-deadletter_hex4(const char *p, unsigned *out)
-{
-	unsigned	v = 0;
-	int		i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= (unsigned)(p[i] - '0');
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			v |= (unsigned)(p[i] - 'a' + 10);
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			v |= (unsigned)(p[i] - 'A' + 10);
-		else
-			return (-1);
-	}
-	*out = v;
-	return (0);
-}
-
-static void
-deadletter_utf8(struct buf *b, unsigned cp)
-{
-	if (cp < 0x80)
-		buf_addc(b, (char)cp);
-	else if (cp < 0x800) {
-		buf_addc(b, (char)(0xc0 | (cp >> 6)));
-		buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-	} else if (cp < 0x10000) {
-		buf_addc(b, (char)(0xe0 | (cp >> 12)));
-		buf_addc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-	} else {
-		buf_addc(b, (char)(0xf0 | (cp >> 18)));
-		buf_addc(b, (char)(0x80 | ((cp >> 12) & 0x3f)));
-		buf_addc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-		buf_addc(b, (char)(0x80 | (cp & 0x3f)));
-	}
-}
-
 char *
 deadletter_string(const char *val, size_t len)
 {
@@ -201,17 +160,17 @@ deadletter_string(const char *val, size_t len)
 		case 'r': buf_addc(&b, '\r'); break;
 		case 't': buf_addc(&b, '\t'); break;
 		case 'u':
-			if (end - 1 - p < 5 || deadletter_hex4(p + 1, &cp) != 0)
+			if (end - 1 - p < 5 || hex4_get(p + 1, &cp) != 0)
 				goto bad;
 			p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && end - 1 - p >= 7 &&
 			    p[1] == '\\' && p[2] == 'u' &&
-			    deadletter_hex4(p + 3, &lo) == 0 &&
+			    hex4_get(p + 3, &lo) == 0 &&
 			    lo >= 0xdc00 && lo < 0xe000) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				p += 6;
 			}
-			deadletter_utf8(&b, cp);
+			buf_add_utf8(&b, cp);
 			break;
 		default:
 			buf_addc(&b, *p);

@@ -215,48 +215,6 @@ rec_utf8_seq(const unsigned char *p, const unsigned char *end)
 	return (n);
 }
 
-static char *
-rec_utf8_put(char *o, unsigned cp)
-{
-	if (cp < 0x80)
-		*o++ = (char)cp;
-	else if (cp < 0x800) {
-		*o++ = (char)(0xc0 | cp >> 6);
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	} else if (cp < 0x10000) {
-		*o++ = (char)(0xe0 | cp >> 12);
-		*o++ = (char)(0x80 | (cp >> 6 & 0x3f));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	} else {
-		*o++ = (char)(0xf0 | cp >> 18);
-		*o++ = (char)(0x80 | (cp >> 12 & 0x3f));
-		*o++ = (char)(0x80 | (cp >> 6 & 0x3f));
-		*o++ = (char)(0x80 | (cp & 0x3f));
-	}
-	return (o);
-}
-
-static int
-rec_hex4(const unsigned char *p, unsigned *out)
-{
-	unsigned	 v = 0, d;
-	int		 i;
-
-	for (i = 0; i < 4; i++) {
-		if (p[i] >= '0' && p[i] <= '9')
-			d = p[i] - '0';
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			d = p[i] - 'a' + 10;
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			d = p[i] - 'A' + 10;
-		else
-			return (-1);
-		v = v << 4 | d;
-	}
-	*out = v;
-	return (0);
-}
-
 struct rec_parser {
 	const unsigned char	*start;
 	const unsigned char	*p;
@@ -368,7 +326,7 @@ rec_scan_string(struct rec_parser *ps, enum rec_str_mode mode, char *o,
 		case 'u':
 			if (end - p < 6)
 				return (rec_eof(ps));
-			if (rec_hex4(p + 2, &cp) != 0)
+			if (hex4_get((const char *)p + 2, &cp) != 0)
 				return (rec_syntax(ps, esc,
 				    "invalid \\u escape (expected 4 hex digits)"));
 			if (cp >= 0xdc00 && cp <= 0xdfff)
@@ -378,7 +336,7 @@ rec_scan_string(struct rec_parser *ps, enum rec_str_mode mode, char *o,
 				    end - p < 12)
 					return (rec_eof(ps));
 				if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
-				    rec_hex4(p + 8, &lo) != 0 ||
+				    hex4_get((const char *)p + 8, &lo) != 0 ||
 				    lo < 0xdc00 || lo > 0xdfff)
 					goto lone;
 				cp = 0x10000 + ((cp - 0xd800) << 10) +
@@ -391,7 +349,7 @@ rec_scan_string(struct rec_parser *ps, enum rec_str_mode mode, char *o,
 			if (mode == REC_STR_BYTES && cp <= 0xff)
 				*o++ = (char)cp;
 			else if (write)
-				o = rec_utf8_put(o, cp);
+				o = utf8_put(o, cp);
 			continue;
 		default:
 			return (rec_syntax(ps, esc, "invalid escape in string"));

@@ -84,52 +84,6 @@ jp_ws(struct jp *j)
 		j->p++;
 }
 
-static int
-jp_hex4(const char *p, unsigned *out)
-{
-	unsigned	v = 0;
-	int		i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= (unsigned)(p[i] - '0');
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			v |= (unsigned)(p[i] - 'a' + 10);
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			v |= (unsigned)(p[i] - 'A' + 10);
-		else
-			return (-1);
-	}
-	*out = v;
-	return (0);
-}
-
-static void
-jp_utf8(struct buf *out, unsigned cp)
-{
-	char	s[4];
-
-	if (cp < 0x80) {
-		buf_addc(out, (char)cp);
-	} else if (cp < 0x800) {
-		s[0] = (char)(0xc0 | (cp >> 6));
-		s[1] = (char)(0x80 | (cp & 0x3f));
-		buf_add(out, s, 2);
-	} else if (cp < 0x10000) {
-		s[0] = (char)(0xe0 | (cp >> 12));
-		s[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		s[2] = (char)(0x80 | (cp & 0x3f));
-		buf_add(out, s, 3);
-	} else {
-		s[0] = (char)(0xf0 | (cp >> 18));
-		s[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		s[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		s[3] = (char)(0x80 | (cp & 0x3f));
-		buf_add(out, s, 4);
-	}
-}
-
 /* A string at j->p, decoded into out (if not NULL). */
 static int
 jp_string(struct jp *j, struct buf *out)
@@ -158,18 +112,18 @@ jp_string(struct jp *j, struct buf *out)
 		case 't': c = '\t'; break;
 		case '"': case '\\': case '/': break;
 		case 'u':
-			if (j->end - j->p < 4 || jp_hex4(j->p, &cp) != 0)
+			if (j->end - j->p < 4 || hex4_get(j->p, &cp) != 0)
 				return (-1);
 			j->p += 4;
 			if (cp >= 0xd800 && cp < 0xdc00 && j->end - j->p >= 6 &&
 			    j->p[0] == '\\' && j->p[1] == 'u' &&
-			    jp_hex4(j->p + 2, &lo) == 0 && lo >= 0xdc00 &&
+			    hex4_get(j->p + 2, &lo) == 0 && lo >= 0xdc00 &&
 			    lo < 0xe000) {
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				j->p += 6;
 			}
 			if (out != NULL)
-				jp_utf8(out, cp);
+				buf_add_utf8(out, cp);
 			continue;
 		default:
 			return (-1);

@@ -212,6 +212,56 @@ buf_detach(struct buf *b, size_t *len)
 	return (p);
 }
 
+char *
+utf8_put(char *o, unsigned cp)
+{
+	if (cp < 0x80)
+		*o++ = (char)cp;
+	else if (cp < 0x800) {
+		*o++ = (char)(0xc0 | cp >> 6);
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		*o++ = (char)(0xe0 | cp >> 12);
+		*o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else {
+		*o++ = (char)(0xf0 | cp >> 18);
+		*o++ = (char)(0x80 | (cp >> 12 & 0x3f));
+		*o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	}
+	return (o);
+}
+
+void
+buf_add_utf8(struct buf *b, unsigned cp)
+{
+	char	 s[4];
+
+	buf_add(b, s, (size_t)(utf8_put(s, cp) - s));
+}
+
+int
+hex4_get(const char *p, unsigned *out)
+{
+	unsigned	 v = 0, d;
+	int		 i;
+
+	for (i = 0; i < 4; i++) {
+		if (p[i] >= '0' && p[i] <= '9')
+			d = (unsigned)(p[i] - '0');
+		else if (p[i] >= 'a' && p[i] <= 'f')
+			d = (unsigned)(p[i] - 'a' + 10);
+		else if (p[i] >= 'A' && p[i] <= 'F')
+			d = (unsigned)(p[i] - 'A' + 10);
+		else
+			return (-1);
+		v = v << 4 | d;
+	}
+	*out = v;
+	return (0);
+}
+
 uint64_t
 now_ms(void)
 {

@@ -47,6 +47,13 @@ void	 buf_addc(struct buf *, char);
 void	 buf_adds(struct buf *, const char *);
 void	 buf_printf(struct buf *, const char *, ...) WTC_PRINTF(2, 3);
 char	*buf_detach(struct buf *, size_t *len);	/* caller owns; buffer left empty */
+void	 buf_add_utf8(struct buf *, unsigned cp);	/* cp <= 0x10ffff */
+
+/* Code point cp as UTF-8 at o (1 to 4 bytes); returns the end. */
+char	*utf8_put(char *o, unsigned cp);
+
+/* The value of the 4 hex digits at p (a JSON \u escape's); 0 or -1. */
+int	 hex4_get(const char *p, unsigned *out);
 
 uint64_t now_ms(void);		/* CLOCK_MONOTONIC, milliseconds */
 uint64_t now_us_real(void);	/* CLOCK_REALTIME, microseconds since the epoch */
