@@ -325,7 +325,7 @@ ingest_spool_dir(const struct ingest *ing)
 uint64_t
 ingest_spool_syncs(struct ingest *ing)
 {
-	return (ing->spool != NULL ? spool_writer_syncs(ing->spool) : 0);
+	return (spool_writer_syncs(ing->spool));
 }
 
 int

@@ -510,11 +510,11 @@ out:
  * Past the end of a small write, turn the next stretch of preallocated
  * space into written zeros (lock held), so that the fdatasyncs of the writes
  * that follow have no extent change to journal.  The zeros are synced along
- * with the write that follows them here.  The stretch grows with the segment, from 64 KiB
- * to 1 MiB, so a short-lived writer of a few records syncs little more than
- * them.  Bigger writes skip this: they come from bulk loads, which sync
- * seldom, and zeroing ahead of them would write it all twice.  A failure
- * only costs speed: the data is written either way.
+ * with the write that follows them here.  The stretch grows with the
+ * segment, from 64 KiB to 1 MiB, so a short-lived writer of a few records
+ * syncs little more than them.  Bigger writes skip this: they come from bulk
+ * loads, which sync seldom, and zeroing ahead of them would write it all
+ * twice.  A failure only costs speed: the data is written either way.
  */
 static void
 writer_zero_ahead(struct spool_writer *w)
@@ -530,7 +530,7 @@ writer_zero_ahead(struct spool_writer *w)
 	ahead = end < SPOOL_ZERO_STEP ? SPOOL_ZERO_STEP : end;
 	if (ahead > SPOOL_ZERO_AHEAD)
 		ahead = SPOOL_ZERO_AHEAD;
-	if (w->zeroed - end >= ahead / 2 || w->zeroed >= w->seg_max)
+	if (w->zeroed - end >= ahead / 2)
 		return;
 	to = (end + ahead + SPOOL_ZERO_STEP - 1) / SPOOL_ZERO_STEP *
 	    SPOOL_ZERO_STEP;

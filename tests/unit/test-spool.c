@@ -1365,6 +1365,7 @@ unwritten_bytes(int fd, uint64_t off, uint64_t len)
  */
 #define BIG	(2 * 1024 * 1024)
 #define NZ	8000
+#define SEG	(8 * 1024 * 1024)
 static void
 test_zero_ahead(void **state)
 {
@@ -1384,24 +1385,24 @@ test_zero_ahead(void **state)
 		rmdir_all(dir);
 		skip();
 	}
-	setenv("WTC_SPOOL_SEGMENT_MAX", "8388608", 1);
+	setenv("WTC_SPOOL_SEGMENT_MAX", "8388608", 1);	/* SEG */
 	assert_non_null(w = spool_writer_open(dir, &err));
 	unsetenv("WTC_SPOOL_SEGMENT_MAX");
 	append_records(w, "z", 0, 50, 10);
 	end = (uint64_t)frame_end("z", 49);
 	path = seg_path(dir, 0);
 	assert_true((fd = open(path, O_RDONLY)) != -1);
-	u = unwritten_bytes(fd, 0, 8388608);
+	u = unwritten_bytes(fd, 0, SEG);
 	if (u >= 0) {
 		/* Written a stretch past the data, a short one at first... */
 		assert_int_equal(unwritten_bytes(fd, 0, end + 32 * 1024), 0);
-		assert_true(u >= 8388608 - 256 * 1024);
+		assert_true(u >= SEG - 256 * 1024);
 	}
 	/* ...and half a MiB at least once the segment has grown. */
 	append_records(w, "z", 50, NZ, 100);
 	end = (uint64_t)frame_end("z", NZ - 1);
 	assert_true(end > 1024 * 1024);
-	u = unwritten_bytes(fd, 0, 8388608);
+	u = unwritten_bytes(fd, 0, SEG);
 	if (u >= 0) {
 		assert_int_equal(unwritten_bytes(fd, 0, end + 512 * 1024), 0);
 		assert_true(u >= 4 * 1024 * 1024);
