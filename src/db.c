@@ -229,8 +229,14 @@ db_server_bulk(MYSQL *my)
 static int
 db_open(struct db *db, char **err)
 {
+	/*
+	 * NO_AUTO_VALUE_ON_ZERO: a record's id 0 is the row 0 that Redis
+	 * holds, not "the next AUTO_INCREMENT value", which could be an id
+	 * that wtc hands out to another record later.
+	 */
 	static const char session[] = "SET SESSION sql_mode = "
-	    "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'";
+	    "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO', "
+	    "time_zone = '+00:00'";
 	const struct mysql_addr	*a = &db->addr;
 	unsigned int		 timeout, infile = 0;
 	my_bool			 reconnect = 0;

@@ -57,6 +57,17 @@ wait_until 60 "$WTC" status -q || { "$WTC" status >&2; fail "background drain di
 assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE name LIKE 'bg %'")" "5000" "background drain"
 wait_until 30 sh -c "[ ! -f '$WTC_SPOOL/drain.pid' ]" || fail "background drainer did not exit when idle"
 
+# Id 0 is a row like any other: MySQL must not take it for "the next
+# AUTO_INCREMENT value", which an id-less record gets later.
+expect_status 0 "$WTC" put --no-drain '{"id": 0, "name": "zero", "age": 1}'
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" put --no-drain '{"name": "after zero", "age": 2}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 0')" "zero" "row 0"
+assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE name IN ('zero', 'after zero')")" \
+    "2" "row 0 and the record after it"
+expect_status 0 "$WTC" verify -q
+
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0
 expect_status 64 "$WTC" drain --bogus
