@@ -119,6 +119,7 @@ put_fail_status(enum ingest_fail fail)
 		return (EXIT_USAGE);
 	case INGEST_FAIL_REDIS:
 	case INGEST_FAIL_SCHEMA:
+	case INGEST_FAIL_IDS:
 		return (EXIT_UNAVAILABLE);
 	case INGEST_FAIL_SPOOL:
 		return (EXIT_IOERR);

@@ -617,6 +617,15 @@ cache_alloc_ids(struct cache *c, const char *prefix, const char *table,
 	argvlen[2] = strlen(num);
 	if ((r = cache_command(c, 3, argv, argvlen, err)) == NULL)
 		goto out;
+	/* Redis says "increment or decrement would overflow". */
+	if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "overflow") != NULL) {
+		err_set(err, "the id counter '%s' is used up: it is within "
+		    "%" PRIu64 " of %" PRId64 ", the largest a redis counter "
+		    "holds (did a record bring an id that high?)", key.data,
+		    count, INT64_MAX);
+		rc = -2;
+		goto out;
+	}
 	if (r->type != REDIS_REPLY_INTEGER) {
 		err_set(err, "redis refused to allocate ids at '%s': %s", key.data,
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");

@@ -34,7 +34,12 @@ struct cache	*cache_connect(const struct redis_addr *, int timeout_ms, char **er
 void		 cache_free(struct cache *);
 int		 cache_ping(struct cache *, char **err);
 
-/* Reserve count consecutive ids, none below floor + 1; *first is the first one. */
+/*
+ * Reserve count consecutive ids, none below floor + 1; *first is the first
+ * one.  Returns -2 with *err when the counter has fewer than count ids
+ * left below INT64_MAX (the largest a Redis counter holds), else -1 on
+ * failure.
+ */
 int		 cache_alloc_ids(struct cache *, const char *prefix, const char *table,
 		    uint64_t count, uint64_t floor, uint64_t *first, char **err);
 

@@ -1038,10 +1038,14 @@ db_max_id(struct db *db, const struct schema *s, uint64_t *out, char **err)
 	if (db_ready(db, err) != 0)
 		goto out;
 	what = xasprintf("cannot read the largest id of table '%s'", s->table);
+	/* Ids above INT64_MAX are beyond any that wtc hands out. */
 	buf_adds(&sql, "SELECT MAX(");
 	db_ident(&sql, s->cols[s->id_col].name);
 	buf_adds(&sql, ") FROM ");
 	db_ident(&sql, s->table);
+	buf_adds(&sql, " WHERE ");
+	db_ident(&sql, s->cols[s->id_col].name);
+	buf_adds(&sql, " <= 9223372036854775807");
 	if ((res = db_select(db, &sql, what, err)) == NULL)
 		goto out;
 	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL &&

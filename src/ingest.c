@@ -362,14 +362,17 @@ ingest_return(struct ingest *ing, struct cache *c)
 	cache_free(c);
 }
 
-/* Give ids to the records that lack one, and versions to all. */
+/*
+ * Give ids to the records that lack one, and versions to all.  On failure
+ * *fail says whether Redis failed or the ids are used up.
+ */
 static int
 ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
-    size_t n, char **err)
+    size_t n, enum ingest_fail *fail, char **err)
 {
 	size_t		 i, need = 0;
 	uint64_t	 first, count, now, floor, given = 0;
-	int		 rc = -1, raised = 0;
+	int		 rc = -1, raised = 0, r;
 
 	if (ing->schema->id_col >= 0) {
 		for (i = 0; i < n; i++) {
@@ -405,9 +408,22 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 			floor = ing->id_next - 1;
 		if (ing->id_given > floor)
 			floor = ing->id_given;
-		if (cache_alloc_ids(c, ing->prefix, ing->table, count, floor,
-		    &first, err) != 0)
+		r = cache_alloc_ids(c, ing->prefix, ing->table, count, floor,
+		    &first, err);
+		if (r == -2 && count > need) {
+			/* Near the end of the counter: just what this write needs. */
+			if (err != NULL) {
+				free(*err);
+				*err = NULL;
+			}
+			count = need;
+			r = cache_alloc_ids(c, ing->prefix, ing->table, count,
+			    floor, &first, err);
+		}
+		if (r != 0) {
+			*fail = r == -2 ? INGEST_FAIL_IDS : INGEST_FAIL_REDIS;
 			goto out;
+		}
 		raised = 1;	/* to floor, past every id given */
 		ing->id_next = first;
 		ing->id_end = first + count;
@@ -429,8 +445,10 @@ out:
 	 * holds them, so that no process hands those ids out afterwards.
 	 */
 	if (rc == 0 && given > 0 && !raised &&
-	    cache_raise_ids(c, ing->prefix, ing->table, given, err) != 0)
+	    cache_raise_ids(c, ing->prefix, ing->table, given, err) != 0) {
+		*fail = INGEST_FAIL_REDIS;
 		rc = -1;
+	}
 	return (rc);
 }
 
@@ -624,10 +642,8 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
 		*fail = INGEST_FAIL_REDIS;
 		return (-1);
 	}
-	if (ingest_stamp(ing, c, recs, n, err) != 0) {
-		*fail = INGEST_FAIL_REDIS;
+	if (ingest_stamp(ing, c, recs, n, fail, err) != 0)
 		goto out;
-	}
 	/* A full disk shows here, before Redis has seen anything. */
 	if (ingest_spool(ing, recs, n, &seq, err) != 0) {
 		*fail = INGEST_FAIL_SPOOL;

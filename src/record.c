@@ -1340,7 +1340,7 @@ record_max_id(struct record *const *recs, size_t n)
 			continue;
 		errno = 0;
 		v = strtoull(f->val, &end, 10);
-		if (errno == 0 && *end == '\0' && v > max)
+		if (errno == 0 && *end == '\0' && v > max && v <= INT64_MAX)
 			max = v;
 	}
 	return (max);

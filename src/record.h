@@ -91,7 +91,8 @@ int		 record_has_id(const struct record *);
 /*
  * The largest id that recs[0..n-1] bring themselves (not those wtc gave
  * them: RECORD_FRESH_ID, which the counter is past already), or 0 when
- * none does.
+ * none does.  Ids above INT64_MAX do not count: wtc never hands them out
+ * (Redis counters are signed), so no counter needs to pass them.
  */
 uint64_t	 record_max_id(struct record *const *recs, size_t n);
 

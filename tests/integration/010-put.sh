@@ -121,4 +121,26 @@ assert_eq "$(sql "SELECT COUNT(DISTINCT name) FROM users WHERE id > $top")" 10 "
 for n in a:2 b:3 c:7 d:21; do
 	assert_eq "$(sql "SELECT name FROM users WHERE id = $((top + ${n#*:}))")" "given-${n%:*}" "given-${n%:*}"
 done
+
+# Ids past the range of Redis counters (signed 64-bit) do not move the id
+# counter: wtc never hands them out.  They once made every id-less write
+# fail, in this process and (once landed) in every later one.
+big=18446744073709551615
+expect_status 0 "$WTC" put --no-drain "{\"id\": $big, \"name\": \"huge\"}" \
+    '{"name": "after huge"}'
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" put --no-drain '{"name": "after huge, later"}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE name LIKE 'after huge%' AND id < 1000000000")" \
+    "2" "id-less records after a huge id"
+assert_eq "$(sql "SELECT name FROM users WHERE id = $big")" "huge" "the huge id"
+
+# An id at the end of the counter uses it up, as with AUTO_INCREMENT:
+# id-less records then fail with a message that says so (not "redis is
+# unavailable"), and nothing of theirs is written.
+expect_status 0 "$WTC" put --no-drain '{"id": 9223372036854775807, "name": "last"}'
+expect_status 69 "$WTC" put --no-drain '{"name": "no id left"}'
+expect_grep "the id counter 'wtc:next-id:users' is used up" "$T/err"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE name = 'no id left'")" "0" "used-up counter"
 exit 0
