@@ -58,7 +58,7 @@ get_split_id(const struct schema *s, const char *id, char *copy,
 		free(why);
 		return (-1);
 	}
-	if ((i = schema_pk_check(s, pk)) >= 0)
+	if ((i = schema_pk_canon(s, pk)) >= 0)
 		return (err_set(err, "id value '%s' for column '%s' is not an "
 		    "integer of 1 to 20 digits", pk[i], s->cols[s->pk[i]].name));
 	return (0);

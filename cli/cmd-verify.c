@@ -368,8 +368,9 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
 		return (-1);
 	}
 	if ((i = schema_pk_check(v->s, *pk)) >= 0)
-		return (err_set(err, "key '%s': '%s' is not an integer of 1 to "
-		    "20 digits for column '%s'", key, (*pk)[i],
+		return (err_set(err, "key '%s': '%s' is not an integer as wtc "
+		    "writes it (1 to 20 digits, no leading zeros) for column '%s'",
+		    key, (*pk)[i],
 		    v->s->cols[v->s->pk[i]].name));
 	return (0);
 }
@@ -386,7 +387,8 @@ verify_id_key(struct verify *v, const char *id, size_t len, struct buf *key)
 
 	copy = xstrndup(id, len);
 	pk = xcalloc(v->s->npk + 1, sizeof *pk);
-	if (record_key_split(copy, v->s->npk, pk, &err) != 0) {
+	if (record_key_split(copy, v->s->npk, pk, &err) != 0 ||
+	    schema_pk_canon(v->s, pk) >= 0) {
 		buf_add(key, id, len);	/* verify_key says what is wrong */
 		free(err);
 	} else

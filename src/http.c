@@ -1083,7 +1083,7 @@ http_read(struct http_worker *w, struct http_req *req)
 		if (*pk[i] == '\0')
 			break;
 	}
-	if (i < npk || schema_pk_check(s, pk) >= 0) {
+	if (i < npk || schema_pk_canon(s, pk) >= 0) {
 		http_prepare_error(w, req, MHD_HTTP_NOT_FOUND, "not found");
 		goto out;
 	}

@@ -353,19 +353,57 @@ schema_find(const struct schema *s, const char *name)
 	return (-1);
 }
 
+/*
+ * Where the digits of an integer value start, past its '-' and leading
+ * zeros (the last zero of "0" stays), or NULL when it is not an optional
+ * '-' and 1 to 20 digits that way.
+ */
+static const char *
+schema_int_digits(const char *v)
+{
+	const char	*q = v + (v[0] == '-');
+	size_t		 n = strlen(q);
+
+	if (n == 0 || strspn(q, "0123456789") != n)
+		return (NULL);
+	while (q[0] == '0' && q[1] != '\0')
+		q++;
+	return (strlen(q) > 20 ? NULL : q);
+}
+
 int
 schema_pk_check(const struct schema *s, const char *const *pk)
 {
 	const char	*q;
-	size_t		 i, n;
+	size_t		 i;
 
 	for (i = 0; i < s->npk; i++) {
 		if (s->cols[s->pk[i]].type != SCHEMA_INT)
 			continue;
-		q = pk[i] + (pk[i][0] == '-');
-		n = strlen(q);
-		if (n == 0 || n > 20 || strspn(q, "0123456789") != n)
+		/* Spelt as wtc writes it: no leading zeros, no "-0". */
+		if ((q = schema_int_digits(pk[i])) == NULL ||
+		    q != pk[i] + (pk[i][0] == '-') ||
+		    (pk[i][0] == '-' && strcmp(q, "0") == 0))
 			return ((int)i);
+	}
+	return (-1);
+}
+
+int
+schema_pk_canon(const struct schema *s, const char **pk)
+{
+	const char	*q;
+	size_t		 i;
+
+	for (i = 0; i < s->npk; i++) {
+		if (s->cols[s->pk[i]].type != SCHEMA_INT)
+			continue;
+		if ((q = schema_int_digits(pk[i])) == NULL)
+			return ((int)i);
+		if (pk[i][0] != '-' || strcmp(q, "0") == 0)
+			pk[i] = q;
+		else if (q != pk[i] + 1)
+			return ((int)i);	/* "-007": no row is spelt so */
 	}
 	return (-1);
 }

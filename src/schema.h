@@ -83,12 +83,21 @@ void		 schema_add_pk(struct schema *, size_t col);
 int		 schema_find(const struct schema *, const char *name);
 
 /*
- * Whether the primary key values pk[0..npk-1] (as split from a key or an
- * id) can be those of a row: each value of an integer column an optional
- * '-' and 1 to 20 digits.  Returns -1 when they can, else the index of the
- * first value that cannot.
+ * Whether the primary key values pk[0..npk-1] (as split from a key) can be
+ * those of a row as wtc writes them: each value of an integer column an
+ * optional '-' and 1 to 20 digits, without leading zeros or "-0".  Returns
+ * -1 when they can, else the index of the first value that cannot.
  */
 int		 schema_pk_check(const struct schema *, const char *const *pk);
+
+/*
+ * The same for values a user typed (an id, a URL), taken the way wtc
+ * writes them: pk[i] is moved past the zeros of "007" (7) and the '-' of
+ * "-0" (0).  A negative value with leading zeros is refused.  Returns -1
+ * when they can be those of a row, else the index of the first that
+ * cannot.
+ */
+int		 schema_pk_canon(const struct schema *, const char **pk);
 
 /* Serialise to / from the cache text form (line based, versioned). */
 void		 schema_to_text(const struct schema *, struct buf *);

@@ -126,6 +126,14 @@ expect_grep '"name":"John Doe"' "$T/b"
 assert_eq "$(req GET /users/777777)" 404 "missing id"
 expect_grep '"error": "not found"' "$T/b"
 assert_eq "$(req GET /users/abc)" 404 "non-numeric id"
+# An id spelt with leading zeros is the same row, under the same key: it
+# once cached a second copy at users:0900001 that no write ever updated.
+rcli DEL users:900001 >/dev/null
+assert_eq "$(req GET /users/0900001)" 200 "leading zeros"
+expect_grep '"id":900001' "$T/b"
+assert_eq "$(rcli EXISTS users:0900001)" "0" "no key spelt with zeros"
+assert_eq "$(rcli hget users:900001 name)" "Direct" "filled under its key"
+assert_eq "$(req GET /users/-07)" 404 "negative id with zeros"
 assert_eq "$(req GET /nosuchtable/1)" 404 "missing table"
 
 # --- health and metrics ----------------------------------------------------
