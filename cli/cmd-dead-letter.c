@@ -191,6 +191,8 @@ dl_fail_status(enum ingest_fail fail)
 	case INGEST_FAIL_CONFIG:
 		return (EXIT_USAGE);
 	case INGEST_FAIL_REDIS:
+	case INGEST_FAIL_REDIS_LATE:
+	case INGEST_FAIL_IDS:
 	case INGEST_FAIL_SCHEMA:
 		return (EXIT_UNAVAILABLE);
 	case INGEST_FAIL_SPOOL:

@@ -118,6 +118,7 @@ put_fail_status(enum ingest_fail fail)
 	case INGEST_FAIL_CONFIG:
 		return (EXIT_USAGE);
 	case INGEST_FAIL_REDIS:
+	case INGEST_FAIL_REDIS_LATE:
 	case INGEST_FAIL_SCHEMA:
 	case INGEST_FAIL_IDS:
 		return (EXIT_UNAVAILABLE);

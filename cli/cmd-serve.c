@@ -155,6 +155,7 @@ serve_fail_status(enum ingest_fail fail, const char *err)
 	case INGEST_FAIL_CONFIG:
 		return (EXIT_USAGE);
 	case INGEST_FAIL_REDIS:
+	case INGEST_FAIL_REDIS_LATE:
 	case INGEST_FAIL_SCHEMA:
 		return (EXIT_UNAVAILABLE);
 	case INGEST_FAIL_SPOOL:

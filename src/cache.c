@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -425,12 +426,23 @@ out:
 	return (rc);
 }
 
-/* Reconnect if the last command broke the connection. */
-static int
+/*
+ * Reconnect if the last command broke the connection, or Redis closed it
+ * since: between commands Redis sends nothing, so a readable socket is
+ * one it closed.
+ */
+int
 cache_ready(struct cache *c, char **err)
 {
-	if (c->ctx != NULL && c->ctx->err == 0)
-		return (0);
+	struct pollfd	 pfd;
+
+	if (c->ctx != NULL && c->ctx->err == 0) {
+		pfd.fd = c->ctx->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) == 0)
+			return (0);
+	}
 	return (cache_open(c, err));
 }
 

@@ -35,6 +35,12 @@ void		 cache_free(struct cache *);
 int		 cache_ping(struct cache *, char **err);
 
 /*
+ * Connect unless the connection is open and Redis has not closed it, so
+ * that a caller learns of a gone Redis before it does anything else.
+ */
+int		 cache_ready(struct cache *, char **err);
+
+/*
  * Reserve count consecutive ids, none below floor + 1; *first is the first
  * one.  Returns -2 with *err when the counter has fewer than count ids
  * left below INT64_MAX (the largest a Redis counter holds), else -1 on

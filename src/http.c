@@ -777,6 +777,10 @@ http_write_failed(struct http_worker *w, struct http_req *req,
 		    "not writable?): %s", err);
 		break;
 	default:
+		/*
+		 * Also when Redis failed after the spool took the records:
+		 * not 503, as sent again, records without ids would land twice.
+		 */
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		buf_printf(&msg, "%s", err);
 		break;
@@ -784,7 +788,7 @@ http_write_failed(struct http_worker *w, struct http_req *req,
 	if (before > 0)
 		buf_printf(&msg, "; the %llu records before the failed chunk "
 		    "were written", (unsigned long long)before);
-	else
+	else if (fail != INGEST_FAIL_REDIS_LATE)
 		buf_adds(&msg, "; nothing was written");
 	if (!quiet)
 		http_log(h, "write failed: %s", msg.data);

@@ -621,7 +621,21 @@ ingest_sync_and_put(struct ingest *ing, struct cache *c, struct record **recs,
 		return (-1);
 	}
 	if (rc != 0) {
-		*fail = INGEST_FAIL_REDIS;
+		/*
+		 * The spool has them: they will reach MySQL.  Saying "nothing
+		 * was written" would have a client send them again, as new
+		 * records when they have no id.
+		 */
+		both = xasprintf("redis failed after the spool took the "
+		    "records, so they will reach mysql but redis may not hold "
+		    "them: %s", err != NULL && *err != NULL ? *err :
+		    "unknown error");
+		if (err != NULL) {
+			free(*err);
+			*err = both;
+		} else
+			free(both);
+		*fail = INGEST_FAIL_REDIS_LATE;
 		return (-1);
 	}
 	return (0);
@@ -642,6 +656,14 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
 		*fail = INGEST_FAIL_REDIS;
 		return (-1);
 	}
+	/*
+	 * A pooled connection Redis closed (it restarted, or is gone) would
+	 * fail only after the spool took the records.
+	 */
+	if (cache_ready(c, err) != 0) {
+		*fail = INGEST_FAIL_REDIS;
+		goto out;
+	}
 	if (ingest_stamp(ing, c, recs, n, fail, err) != 0)
 		goto out;
 	/* A full disk shows here, before Redis has seen anything. */
@@ -653,7 +675,8 @@ ingest_write(struct ingest *ing, struct record **recs, size_t n,
 		goto out;
 	rc = 0;
 out:
-	if (rc == 0 || *fail != INGEST_FAIL_REDIS)
+	if (rc == 0 || (*fail != INGEST_FAIL_REDIS &&
+	    *fail != INGEST_FAIL_REDIS_LATE))
 		ingest_return(ing, c);
 	else
 		cache_free(c);	/* its state is unknown after an error */

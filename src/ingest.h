@@ -44,7 +44,8 @@ struct ingest;
 enum ingest_fail {
 	INGEST_OK = 0,
 	INGEST_FAIL_CONFIG,	/* bad configuration (usage) */
-	INGEST_FAIL_REDIS,	/* Redis unreachable or refused: nothing acknowledged */
+	INGEST_FAIL_REDIS,	/* Redis unreachable or refused: nothing written */
+	INGEST_FAIL_REDIS_LATE,	/* Redis failed after the spool synced the records */
 	INGEST_FAIL_SCHEMA,	/* no schema: MySQL down and nothing cached, or no table */
 	INGEST_FAIL_SPOOL,	/* spool cannot be written (disk full, permissions) */
 	INGEST_FAIL_IDS,	/* the table's id counter is used up */
