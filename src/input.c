@@ -150,6 +150,11 @@ input_open_string(const char *label, const char *text, size_t max_item)
 	in = input_new(label, -1, 0, max_item);
 	in->str = text;
 	in->str_len = strlen(text);
+	/*
+	 * Text is never gzip'd: a record (an HTTP body's first line) that
+	 * starts with the gzip magic is a bad record, not bad gzip data.
+	 */
+	in->sniffed = 1;
 	return (in);
 }
 

@@ -1096,6 +1096,32 @@ rec_not_object(struct rec_parser *ps)
 	return (rec_syntax(ps, ps->p, "expected '{'"));
 }
 
+/* Past a BOM and blanks to the record's '{', or -1 with *ps->err. */
+static int
+rec_lead(struct rec_parser *ps)
+{
+	if (ps->end - ps->start >= 3 && memcmp(ps->start, "\xef\xbb\xbf", 3) == 0)
+		ps->p += 3;
+	rec_skip_ws(ps);
+	if (ps->p == ps->end)
+		return (rec_eof(ps));
+	if (*ps->p != '{')
+		return (rec_not_object(ps));
+	return (0);
+}
+
+int
+record_lead_check(const char *json, size_t len, char **err)
+{
+	struct rec_parser	ps;
+
+	memset(&ps, 0, sizeof ps);
+	ps.start = ps.p = (const unsigned char *)json;
+	ps.end = ps.start + len;
+	ps.err = err;
+	return (rec_lead(&ps));
+}
+
 /*
  * The members of the record object, after its '{' up to and including its
  * '}'.  Each known key's field goes to fields[column]; its name is the key
@@ -1214,17 +1240,8 @@ record_parse(const char *json, size_t len, const struct schema *s,
 	rec->table = ps.out;
 	ps.out += tlen + 1;
 
-	if (len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0)
-		ps.p += 3;
-	rec_skip_ws(&ps);
-	if (ps.p == ps.end) {
-		rec_eof(&ps);
+	if (rec_lead(&ps) != 0)
 		goto fail;
-	}
-	if (*ps.p != '{') {
-		rec_not_object(&ps);
-		goto fail;
-	}
 	ps.p++;
 	if (rec_members(&ps, fields) != 0)
 		goto fail;

@@ -79,6 +79,13 @@ int		 record_parse(const char *json, size_t len, const struct schema *,
 		    struct record **out, char **err);
 
 /*
+ * Whether the text starts as a record does (a BOM, blanks, then '{'):
+ * returns 0, or -1 with *err, the error record_parse gives it whatever the
+ * schema.
+ */
+int		 record_lead_check(const char *json, size_t len, char **err);
+
+/*
  * Set the id column's value (an integer) in place.  A bound record that
  * lacks the field gets it, in column order; without a known id column
  * (never bound, or the schema has none) this does nothing.

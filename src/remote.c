@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 
 #include "http.h"
+#include "record.h"
 #include "remote.h"
 #include "util.h"
 
@@ -649,44 +650,35 @@ out:
 }
 
 /*
- * Send items in one request.  The first line must not make the server
- * take the body for an array (a '[' after any BOM and blanks), and is best
- * one it does not trim: chosen among the items; its results are mapped
- * back through r->perm.
+ * Send items in one request, the first line chosen among them (see below);
+ * its results are mapped back through r->perm.
  */
 static enum remote_post
 remote_request(struct remote *r, const struct remote_item *items, size_t n,
     char **errors, enum remote_fail *fail, char **err)
 {
-	size_t	i, j, first = n, k, shift = 0;
+	size_t	i, j, first = n, shift;
 
-	for (i = 0; i < n; i++) {
-		k = remote_lead(items[i].text, items[i].len);
-		if (k == 0 && items[i].len > 0 && items[i].text[0] != '[') {
+	/*
+	 * The first line leads: one that starts as a record does (a BOM,
+	 * blanks, '{'), so that the server takes the body as NDJSON and,
+	 * past what it skips, parses that line as a local put parses it.
+	 */
+	for (i = 0; i < n && first == n; i++) {
+		if (record_lead_check(items[i].text, items[i].len, NULL) == 0)
 			first = i;
-			shift = 0;
-			break;
-		}
-		if (first == n && k < items[i].len && items[i].text[k] != '[') {
-			first = i;
-			shift = k;
-		}
 	}
 	if (first == n) {
 		/*
-		 * Every record starts with '[' (or is blank but for a BOM):
-		 * the record parser refuses each at its first byte, whatever
-		 * the schema, so no request is needed.
+		 * None does: the record parser refuses each before it looks
+		 * at the schema, so no request is needed.
 		 */
-		for (i = 0; i < n; i++) {
-			k = remote_lead(items[i].text, items[i].len);
-			errors[i] = k < items[i].len ?
-			    xstrdup("record must be a JSON object, not an array") :
-			    xasprintf("unexpected end of JSON at byte %zu",
-			    items[i].len);
-		}
+		for (i = 0; i < n; i++)
+			record_lead_check(items[i].text, items[i].len,
+			    &errors[i]);
 		return (REMOTE_POST_OK);
 	}
+	shift = remote_lead(items[first].text, items[first].len);
 	buf_reset(&r->body);
 	r->perm[0] = first;
 	remote_add_line(&r->body, items[first].text, items[first].len);

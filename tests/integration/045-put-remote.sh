@@ -115,12 +115,17 @@ EOR
 printf '{"name": "A0"}\n \t {"name": "A1", "age": 4x}\n [1]\n[{"name": "in an array"}]\n{"name": "A4"\n' >"$T/arrays.ndjson"
 # A pretty-printed array, CRLF line ends, line breaks inside a bad string.
 printf '[\r\n  {"name": "P1",\r\n   "age": 1},\r\n  {"name": "P2\r\nbroken", "age": 2},\r\n  {"name": "P3", "age": "three"},\r\n  {"name": "P4"}\r\n]\r\n' >"$T/pretty.json"
+# A record led by the gzip magic (the server once inflated a body that
+# started with it: 69 for the whole run), BOMs after blanks or after a
+# BOM (the server skipped both at the start of a body and took the record),
+# and a line of blanks and a BOM.
+printf '{"name": "B0"}\n\037\213\010 junk\n  \357\273\277{"name": "B2"}\n\357\273\277\357\273\277{"name": "B3"}\n \357\273\277\n{"name": "B5"}\n' >"$T/lead.ndjson"
 # gzip'd, with a NUL byte inside a string and one outside.
 printf '{"name": "G1"}\n{"name": "G\0"}\n{"name": "G3"}\0\n{"name": "G4", "age": -1}\n' | gzip >"$T/mixed.ndjson.gz"
 
 run_mixed() {
 	"$@" --max-line 200 -f "$T/mixed.ndjson" -f "$T/arrays.ndjson" \
-	    -f "$T/pretty.json" -f "$T/mixed.ndjson.gz" \
+	    -f "$T/pretty.json" -f "$T/mixed.ndjson.gz" -f "$T/lead.ndjson" \
 	    '{"name": "Arg"}' '[{"name": "Arg2"}, {"name": 2}]'
 }
 expect_status 65 run_mixed env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain
@@ -145,6 +150,10 @@ expect_grep "arrays.ndjson:4: record must be a JSON object, not an array" "$T/mi
 expect_grep "pretty.json:4: invalid JSON at byte 12: control character in string" "$T/mixed.remote"
 expect_grep "pretty.json:6: field 'age' must be an integer, not a string" "$T/mixed.remote"
 expect_grep "mixed.ndjson.gz:2: invalid JSON at byte 11: control character in string" "$T/mixed.remote"
+expect_grep "lead.ndjson:2: invalid JSON at byte 0: expected '{'" "$T/mixed.remote"
+expect_grep "lead.ndjson:3: invalid JSON at byte 2: expected '{'" "$T/mixed.remote"
+expect_grep "lead.ndjson:4: invalid JSON at byte 3: expected '{'" "$T/mixed.remote"
+expect_grep "lead.ndjson:5: invalid JSON at byte 1: expected '{'" "$T/mixed.remote"
 expect_grep "<argument 2>:1: " "$T/mixed.remote"
 grep -q "^wtc put: [0-9]* accepted, [0-9]* rejected$" "$T/mixed.remote" ||
     fail "no summary: $(cat "$T/mixed.remote")"
