@@ -213,18 +213,11 @@ struct put_source_spec {
 };
 
 static struct input *
-put_open(struct put_state *ps, struct put_source_spec *s)
+put_open(struct put_state *ps, struct put_source_spec *s, char **err)
 {
-	struct input	*in;
-	char		*err = NULL;
-
 	if (!s->is_file)
 		return (input_open_string(s->label, s->arg, ps->max_line));
-	if ((in = input_open_file(s->arg, ps->max_line, &err)) == NULL) {
-		cli_error(ps->cli, "%s", err);
-		free(err);
-	}
-	return (in);
+	return (input_open_file(s->arg, ps->max_line, err));
 }
 
 /* Copy standard input to an unlinked temporary file, for a second pass. */
@@ -505,9 +498,13 @@ put_remote_run(struct put_state *ps, const char *url, const char *token,
 	ps->start_ms = ps->last_progress_ms = now_ms();
 
 	for (i = 0; i < nspecs && ps->fatal == 0; i++) {
-		if ((in = put_open(ps, &specs[i])) == NULL) {
-			if (put_remote_flush(&pr) == 0)
+		if ((in = put_open(ps, &specs[i], &err)) == NULL) {
+			/* What was read before goes first, as a local put's. */
+			if (put_remote_flush(&pr) == 0) {
+				cli_error(ps->cli, "%s", err);
 				ps->fatal = EXIT_NOINPUT;
+			}
+			free(err);
 			break;
 		}
 		pr.names[i] = xstrdup(input_name(in));
@@ -725,7 +722,10 @@ put_run(struct cli *cli, int argc, char **argv)
 	/* All or nothing: a first pass validates everything, writing nothing. */
 	for (pass = ps.abort_mode ? 0 : 1; pass < 2 && ps.fatal == 0; pass++) {
 		for (i = 0; i < nspecs && ps.fatal == 0; i++) {
-			if ((in = put_open(&ps, &specs[i])) == NULL) {
+			if ((in = put_open(&ps, &specs[i], &err)) == NULL) {
+				cli_error(cli, "%s", err);
+				free(err);
+				err = NULL;
 				ps.fatal = EXIT_NOINPUT;
 				break;
 			}
@@ -745,11 +745,12 @@ put_run(struct cli *cli, int argc, char **argv)
 		if (pass == 0)
 			ps.seen = 0;
 	}
-	if (ps.fatal == 0)
-		put_flush(&ps);
-	else
-		for (i = 0; i < ps.nbatch; i++)
-			record_free(ps.batch[i]);
+	/*
+	 * After an input that failed too: what was read before it goes, as
+	 * it would have in smaller batches.  (A write that failed left no
+	 * batch behind.)
+	 */
+	put_flush(&ps);
 done:
 	if (ingest_close(ps.ing, &err) != 0) {
 		cli_error(cli, "%s", err);

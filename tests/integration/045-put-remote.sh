@@ -170,6 +170,23 @@ expect_status 74 "$WTC" put --remote "$URL" -f "$T/cut.gz"
 expect_grep "cut.gz" "$T/err"
 expect_status 66 "$WTC" put --remote "$URL" -f "$T/no-such-file"
 expect_grep "cannot open '$T/no-such-file'" "$T/err"
+# What was read before an input that fails goes, locally as remotely and
+# whatever --batch, with the same messages in the same order (a local put
+# once dropped its last batch, a remote one said "cannot open" first).
+printf '{"name": "F1"}\n{"name": "F2", "age": "x"}\n{"name": "F3"}\n' >"$T/before.ndjson"
+for batch in 4096 1; do
+	expect_status 66 env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain \
+	    --batch $batch -f "$T/before.ndjson" -f "$T/no-such-file"
+	untimed "$T/err" >"$T/nf.local"
+	expect_status 66 "$WTC" put --remote "$URL" --batch $batch \
+	    -f "$T/before.ndjson" -f "$T/no-such-file"
+	untimed "$T/err" >"$T/nf.remote"
+	if ! cmp -s "$T/nf.local" "$T/nf.remote"; then
+		diff "$T/nf.local" "$T/nf.remote" >&2 || true
+		fail "remote put (--batch $batch) differs before a missing input"
+	fi
+	expect_grep "2 accepted, 1 rejected" "$T/nf.local"
+done
 
 # --- a server with a small --max-body: requests are split -----------------
 start_serve small --listen 127.0.0.1:0 --max-body 65536 --no-drainer --no-access-log
