@@ -214,6 +214,7 @@ cli_read_token(struct cli *cli, const char *path, char **out)
 	struct buf	 b = BUF_INIT;
 	char		 chunk[1024];
 	ssize_t		 n;
+	size_t		 len, skip;
 	int		 fd, rc = EXIT_USAGE;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -247,6 +248,15 @@ cli_read_token(struct cli *cli, const char *path, char **out)
 	}
 	buf_addc(&b, '\0');
 	b.data[strcspn(b.data, "\r\n")] = '\0';
+	/*
+	 * Blanks around it are not the token's: the server trims them off
+	 * the Authorization header, so a token with them would never match.
+	 */
+	len = strlen(b.data);
+	while (len > 0 && (b.data[len - 1] == ' ' || b.data[len - 1] == '\t'))
+		b.data[--len] = '\0';
+	skip = strspn(b.data, " \t");
+	memmove(b.data, b.data + skip, len - skip + 1);
 	if (b.data[0] == '\0' || strlen(b.data) > 4096) {
 		cli_error(cli, "token file '%s' holds no token on its first line "
 		    "(or one longer than 4096 bytes)", path);

@@ -776,6 +776,14 @@ remote_parse_url(struct remote *r, const char *url, char **err)
 		    curl_url_strerror(uc));
 		goto out;
 	}
+	/* Not echoed: the URL would show the password. */
+	if (curl_url_get(u, CURLUPART_PASSWORD, &full, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_USER, &full, 0) == CURLUE_OK) {
+		err_set(err, "the remote URL must not carry a user or password "
+		    "(any user can read it with ps; the server takes a bearer "
+		    "token: --token-file)");
+		goto out;
+	}
 	if (curl_url_get(u, CURLUPART_QUERY, &full, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_FRAGMENT, &full, 0) == CURLUE_OK) {
 		err_set(err, "remote URL '%s' must not have a query or fragment "
