@@ -875,6 +875,35 @@ http_write_batch(struct http_worker *w, struct http_req **reqs, size_t n)
 	free(err);
 }
 
+/*
+ * Whether the body is an array or NDJSON to its end (bad records aside):
+ * one cut short or with text after its array is refused whole, before any
+ * of its chunks is written, so that a 400 means nothing was.  Returns 0, or
+ * -1 with *err.
+ */
+static int
+http_bulk_check(struct http *h, struct http_req *req, char **err)
+{
+	struct input	*in;
+	const char	*text;
+	size_t		 len;
+	unsigned long	 line;
+	int		 r;
+
+	/* Fewer than HTTP_CHUNK items (2 bytes each at least): one write. */
+	if (req->body.len < 2 * HTTP_CHUNK)
+		return (0);
+	in = input_open_string("body", req->body.data, h->opts.max_body);
+	while ((r = input_next(in, &text, &len, &line, err)) != 0) {
+		if (r == -2 || r == -3)
+			break;
+		free(*err);	/* a bad record: the writing pass reports it */
+		*err = NULL;
+	}
+	input_free(in);
+	return (r == 0 ? 0 : -1);
+}
+
 /* One bulk item's outcome. */
 struct http_item {
 	char		*ident;		/* "\"id\": 42" once written */
@@ -929,6 +958,11 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 		    "the body contains a NUL byte");
 		return;
 	}
+	if (http_bulk_check(h, req, &err) != 0) {
+		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
+		free(err);
+		return;
+	}
 	recs = xcalloc(HTTP_CHUNK, sizeof *recs);
 	idx = xcalloc(HTTP_CHUNK, sizeof *idx);
 	in = input_open_string("body", req->body.data, h->opts.max_body);
@@ -950,7 +984,9 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 		if (r == -1 || ingest_parse(h->ing, text, len, &rec, &err) != 0) {
 			items[nitems++].error = err;
 			err = NULL;
-			rejected++;
+			/* Not a body of records: its answer would dwarf it. */
+			if (++rejected == HTTP_REJECTS_MAX)
+				break;
 			continue;
 		}
 		idx[n] = nitems++;
@@ -1001,7 +1037,13 @@ out:
 			}
 			buf_addc(&w->out, '}');
 		}
-		buf_adds(&w->out, "]}");
+		buf_addc(&w->out, ']');
+		if (rejected == HTTP_REJECTS_MAX &&
+		    input_next(in, &text, &len, &line, &err) != 0)
+			buf_printf(&w->out, ", \"error\": \"%u records were "
+			    "rejected: the body was not read past the last of "
+			    "them (index %zu)\"", HTTP_REJECTS_MAX, nitems - 1);
+		buf_addc(&w->out, '}');
 		http_prepare(req, accepted > 0 ? MHD_HTTP_OK :
 		    HTTP_UNPROCESSABLE, &w->out, HTTP_JSON, NULL,
 		    NULL, NULL, NULL);

@@ -45,6 +45,8 @@
 #define HTTP_DEFAULT_MAX_CONN	1024
 #define HTTP_DEFAULT_TIMEOUT	30
 #define HTTP_CHUNK		4096
+/* A bulk body is read no further once this many of its records were refused. */
+#define HTTP_REJECTS_MAX	10000
 
 typedef void	 http_log_cb(void *arg, const char *line, size_t len);
 

@@ -29,6 +29,8 @@
 /* A 503 must mean "nothing of this request was written": see remote.h. */
 _Static_assert(REMOTE_MAX_BATCH <= HTTP_CHUNK,
     "a remote batch must fit in one of the server's ingest_write chunks");
+_Static_assert(REMOTE_MAX_BATCH < HTTP_REJECTS_MAX,
+    "the server must read every record of a remote batch");
 
 struct remote {
 	CURL			*curl;

@@ -225,6 +225,25 @@ awk 'BEGIN { for (i = 1; i <= 5000; i++) printf "{\"name\": \"K%d\", \"age\": %d
 assert_eq "$(ureq POST /write-through -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/x-ndjson' --data-binary @"$T/big.ndjson")" 200 "5000 records"
 expect_grep '"accepted": 5000, "rejected": 0' "$T/b"
 assert_eq "$(grep -o '"id": [0-9]*' "$T/b" | sort -u | wc -l)" 5000 "5000 distinct ids"
+# An array malformed past its first chunk is refused whole: a 400 wrote
+# nothing (the first 4096 records once were).
+bulk() {
+	ureq POST /write-through -H "Authorization: Bearer $TOKEN" \
+	    -H "Content-Type: $1" --data-binary @"$2"
+}
+awk 'BEGIN { printf "["; for (i = 1; i <= 5000; i++) printf "%s{\"name\": \"Z%d\"}", (i > 1 ? "," : ""), i; print "] oops" }' >"$T/bad-tail.json"
+head -c 100000 "$T/bad-tail.json" >"$T/cut.json"
+keys=$(rcli DBSIZE)
+assert_eq "$(bulk application/json "$T/bad-tail.json")" 400 "text after a big array"
+expect_grep 'trailing characters after the JSON array' "$T/b"
+assert_eq "$(bulk application/json "$T/cut.json")" 400 "a big array cut short"
+assert_eq "$(rcli DBSIZE)" "$keys" "nothing of a refused array"
+# A body of bad records is read no further than 10000 of them: its answer
+# once grew to 50 times the body (769 MB for 16 MiB).
+{ awk 'BEGIN { for (i = 1; i <= 10002; i++) print i }'; echo '{"name": "Unread"}'; } >"$T/nums.ndjson"
+assert_eq "$(bulk application/x-ndjson "$T/nums.ndjson")" 422 "10000 bad records"
+expect_grep '"error": "10000 records were rejected: the body was not read past the last of them (index 9999)"' "$T/b"
+assert_eq "$(grep -o '"index": ' "$T/b" | wc -l)" 10000 "results of the records read"
 assert_eq "$(ureq GET /healthz)" 200 "healthz needs no token"
 expect_grep '"drainer": "' "$T/b"
 grep -q '^unix - \[.*"GET /healthz" 200' "$T/tok.access" ||
