@@ -988,6 +988,7 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 		    nullable || (row[4] != NULL && strcmp(row[4], "1") == 0),
 		    row[5] != NULL && strcmp(row[5], "1") == 0, &e) == NULL) {
 			err_set(err, "%s: %s", what, e);
+			rc = -2;
 			goto out;
 		}
 	}
@@ -1007,6 +1008,7 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 	if (s->npk == 0) {
 		err_set(err, "table '%s' has no primary key; wtc needs one to upsert",
 		    table);
+		rc = -2;
 		goto out;
 	}
 	*out = s;

@@ -38,7 +38,11 @@ int		 db_last_transient(struct db *);
 unsigned	 db_last_errno(struct db *);
 #define DB_ER_NO_SUCH_TABLE	1146
 
-/* Read a table's schema from information_schema; *out is NULL + 0 if no such table. */
+/*
+ * Read a table's schema from information_schema; *out is NULL + 0 if no such
+ * table.  -1 with *err when it cannot be read, -2 when wtc cannot use the
+ * table (no primary key, a column type it does not know).
+ */
 int		 db_load_schema(struct db *, const char *table, struct schema **out,
 		    char **err);
 

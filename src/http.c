@@ -648,7 +648,8 @@ http_worker_drop_db(struct http_worker *w)
 /*
  * The schema of table: the ingest's own, or one loaded from MySQL and kept.
  * Returns 1 with *out (borrowed until http_stop), 0 when there is no such
- * table, -1 with *err when MySQL cannot tell.
+ * table, -1 with *err when MySQL cannot tell, -2 with *err when wtc cannot
+ * use the table (db_load_schema).
  */
 static int
 http_schema(struct http_worker *w, const char *table,
@@ -684,6 +685,8 @@ http_schema(struct http_worker *w, const char *table,
 			return (-1);
 		if ((r = db_load_schema(db, table, &s, err)) == 0)
 			break;
+		if (r == -2)
+			return (-2);	/* the table is there, and unusable */
 		http_worker_drop_db(w);
 		if (attempt > 0)
 			return (-1);
@@ -1105,7 +1108,9 @@ http_read(struct http_worker *w, struct http_req *req)
 	if ((r = http_schema(w, table, &s, &err)) < 0) {
 		msg = xasprintf("cannot read the schema of table '%s': %s",
 		    table, err);
-		http_prepare_error(w, req, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+		/* No sense in trying again later when wtc cannot use it. */
+		http_prepare_error(w, req, r == -2 ? MHD_HTTP_NOT_FOUND :
+		    MHD_HTTP_SERVICE_UNAVAILABLE, msg);
 		free(msg);
 		goto out;
 	}
@@ -1766,6 +1771,62 @@ http_early(struct http *h, struct http_req *req, unsigned status,
 	return (http_answer_now(h, req, status, msg, h1, v1, h2, v2));
 }
 
+/* MHD_KeyValueIterator: whether the Content-Length headers disagree. */
+static enum MHD_Result
+http_scan_lengths(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	const char	**first = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 ||
+	    value == NULL)
+		return (MHD_YES);
+	if (*first == NULL) {
+		*first = value;
+		return (MHD_YES);
+	}
+	if (strcmp(*first, value) == 0)
+		return (MHD_YES);
+	*first = "";		/* they differ */
+	return (MHD_NO);
+}
+
+/*
+ * Where the body ends must be beyond doubt: libmicrohttpd takes the first
+ * of several Content-Lengths (behind a proxy that takes another, a request
+ * could be smuggled in the body), and reads no Transfer-Encoding other than
+ * chunked (it waited for a body it could not delimit, then timed out).
+ */
+static enum MHD_Result
+http_check_framing(struct http *h, struct http_req *req)
+{
+	const char	*first = NULL, *te;
+	char		*msg;
+	enum MHD_Result	 ret;
+
+	MHD_get_connection_values(req->conn, MHD_HEADER_KIND, http_scan_lengths,
+	    (void *)&first);
+	if (first != NULL && *first == '\0')
+		return (http_answer_now(h, req, MHD_HTTP_BAD_REQUEST,
+		    "the Content-Length headers disagree",
+		    MHD_HTTP_HEADER_CONNECTION, "close", NULL, NULL));
+	te = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (te == NULL)
+		return (MHD_YES);
+	te += strspn(te, " \t");
+	if (strncasecmp(te, "chunked", 7) == 0 && te[7 + strspn(te + 7, " \t")] ==
+	    '\0')
+		return (MHD_YES);
+	msg = xasprintf("Transfer-Encoding '%.64s' is not supported (only "
+	    "chunked)", te);
+	ret = http_answer_now(h, req, MHD_HTTP_NOT_IMPLEMENTED, msg,
+	    MHD_HTTP_HEADER_CONNECTION, "close", NULL, NULL);
+	free(msg);
+	return (ret);
+}
+
 /* Route, authenticate and check headers. */
 static enum MHD_Result
 http_begin(struct http *h, struct http_req *req, const char *url,
@@ -1787,6 +1848,8 @@ http_begin(struct http *h, struct http_req *req, const char *url,
 	req->has_body = (cl_ok && len > 0) ||
 	    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+	if ((ret = http_check_framing(h, req)) != MHD_YES || req->answered)
+		return (ret);
 
 	is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	is_post = strcmp(method, "POST") == 0;
