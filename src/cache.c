@@ -554,6 +554,38 @@ cache_counter_key(struct buf *b, const char *prefix, const char *table)
 	buf_adds(b, table);
 }
 
+int
+cache_ids_exist(struct cache *c, const char *prefix, const char *table,
+    char **err)
+{
+	struct buf	 key = BUF_INIT;
+	const char	*argv[2];
+	size_t		 argvlen[2];
+	redisReply	*r = NULL;
+	int		 rc = -1;
+
+	if (cache_ready(c, err) != 0)
+		goto out;
+	cache_counter_key(&key, prefix, table);
+	argv[0] = "EXISTS";
+	argvlen[0] = 6;
+	argv[1] = key.data;
+	argvlen[1] = key.len;
+	if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
+		goto out;
+	if (r->type != REDIS_REPLY_INTEGER) {
+		err_set(err, "redis refused EXISTS '%s': %s", key.data,
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	rc = r->integer > 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	buf_release(&key);
+	return (rc);
+}
+
 /* Raise the id counter of table to at least at_least. */
 int
 cache_raise_ids(struct cache *c, const char *prefix, const char *table,

@@ -49,6 +49,10 @@ int		 cache_ready(struct cache *, char **err);
 int		 cache_alloc_ids(struct cache *, const char *prefix, const char *table,
 		    uint64_t count, uint64_t floor, uint64_t *first, char **err);
 
+/* Whether the id counter of table exists: 1 or 0, or -1 with *err. */
+int		 cache_ids_exist(struct cache *, const char *prefix,
+		    const char *table, char **err);
+
 /*
  * Raise the id counter to at least at_least.  Before cache_put writes
  * records that carry their own ids, the counter must be past them (ingest

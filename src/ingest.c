@@ -2,9 +2,12 @@
  * The write path: schema loading (and its cache in the spool directory),
  * id allocation, version stamping, spool append + group commit, Redis.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include "cache.h"
 #include "db.h"
 #include "ingest.h"
+#include "record.h"
 #include "spool.h"
 #include "util.h"
 
@@ -43,6 +47,8 @@ struct ingest {
 	uint64_t		 id_given;	/* the largest id a record brought */
 	uint64_t		 version_last;
 	unsigned		 version_tag;
+	int			 ids_fd;	/* this process's ids-* file, or -1 */
+	char			*ids_path;
 };
 
 uint64_t
@@ -54,21 +60,29 @@ ingest_version_next(uint64_t now_us, uint64_t last, unsigned tag)
 	return (v > last ? v : last + 1);
 }
 
+/* "KIND-TABLE" with the table name kept tame (it may hold any character). */
+static void
+ingest_table_name(struct buf *b, const char *kind, const char *table)
+{
+	const char	*p;
+
+	buf_printf(b, "%s-", kind);
+	for (p = table; *p != '\0'; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
+			buf_addc(b, *p);
+		else
+			buf_printf(b, "%%%02x", (unsigned char)*p);
+	}
+}
+
 char *
 ingest_schema_cache_path(const char *dir, const char *table)
 {
 	struct buf	 b = BUF_INIT;
-	const char	*p;
 
-	buf_printf(&b, "%s/schema-", dir);
-	/* Table names may hold any character: keep the file name tame. */
-	for (p = table; *p != '\0'; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
-			buf_addc(&b, *p);
-		else
-			buf_printf(&b, "%%%02x", (unsigned char)*p);
-	}
+	buf_printf(&b, "%s/", dir);
+	ingest_table_name(&b, "schema", table);
 	buf_adds(&b, ".cache");
 	return (buf_detach(&b, NULL));
 }
@@ -241,6 +255,7 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 	ing->table = xstrdup(cfg->table);
 	ing->prefix = xstrdup(cfg->prefix != NULL ? cfg->prefix : "");
 	ing->version_tag = (unsigned)getpid();
+	ing->ids_fd = -1;
 	if (opts != NULL)
 		ing->opts = *opts;
 	if (ing->opts.redis_timeout_ms <= 0)
@@ -291,6 +306,11 @@ ingest_close(struct ingest *ing, char **err)
 		return (0);
 	if (ing->spool != NULL)
 		rc = spool_writer_close(ing->spool, err);
+	if (ing->ids_fd != -1) {
+		close(ing->ids_fd);
+		unlink(ing->ids_path);
+	}
+	free(ing->ids_path);
 	for (i = 0; i < ing->npool; i++)
 		cache_free(ing->pool[i]);
 	free(ing->pool);
@@ -363,6 +383,133 @@ ingest_return(struct ingest *ing, struct cache *c)
 }
 
 /*
+ * Ids and a Redis that lost its counter (restarted without persistence,
+ * failed over to a replica that was behind): MySQL's largest id does not
+ * count the records still in the spool, nor the blocks that running
+ * processes reserved and are handing out.  So each process notes the end
+ * of its block in a file of its own in the spool directory
+ * (ids-TABLE.PID, removed when it closes), and an allocation that finds
+ * the counter gone starts past both.
+ */
+
+/* The value of an id a record holds, or 0. */
+static uint64_t
+ingest_id_of(const struct record *rec)
+{
+	const struct rec_field	*f;
+	uint64_t		 v;
+
+	if (!record_has_id(rec))
+		return (0);
+	f = &rec->fields[rec->id_field];
+	if (f->type != REC_INT || f->val[0] == '-')
+		return (0);
+	v = strtoull(f->val, NULL, 10);
+	return (v <= INT64_MAX ? v : 0);
+}
+
+/* Note the end of the block just reserved (lock held). */
+static int
+ingest_ids_note(struct ingest *ing, uint64_t end, char **err)
+{
+	struct buf	 b = BUF_INIT;
+	char		 num[32];
+	int		 n;
+
+	if (ing->ids_path == NULL) {
+		buf_printf(&b, "%s/", ing->dir);
+		ingest_table_name(&b, "ids", ing->table);
+		buf_printf(&b, ".%ld", (long)getpid());
+		ing->ids_path = buf_detach(&b, NULL);
+	}
+	/* No fsync: only running processes' blocks matter. */
+	if (ing->ids_fd == -1 && (ing->ids_fd = open(ing->ids_path,
+	    O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return (err_set(err, "cannot create '%s': %s", ing->ids_path,
+		    strerror(errno)));
+	n = snprintf(num, sizeof num, "%020" PRIu64 "\n", end);
+	if (pwrite(ing->ids_fd, num, (size_t)n, 0) != n)
+		return (err_set(err, "cannot write '%s': %s", ing->ids_path,
+		    strerror(errno)));
+	return (0);
+}
+
+/*
+ * The largest id among the table's records still in the spool and the
+ * blocks noted by running processes (lock held); a gone process's note is
+ * removed, its records being in the spool.
+ */
+static int
+ingest_ids_lost_floor(struct ingest *ing, uint64_t *floor, char **err)
+{
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct record		*rec;
+	struct buf		 b = BUF_INIT;
+	struct dirent		*de;
+	DIR			*d;
+	const void		*p;
+	char			*e = NULL, *end, text[32];
+	size_t			 len;
+	ssize_t			 got;
+	uint64_t		 v;
+	long			 pid;
+	int			 n, fd;
+
+	*floor = 0;
+	if ((r = spool_reader_open(ing->dir, NULL, NULL, err)) == NULL)
+		return (-1);
+	while ((n = spool_read(r, &p, &len, &pos, err)) == 1) {
+		if (record_decode(p, len, &rec, &e) != 0) {
+			free(e);	/* the drainer reports it */
+			e = NULL;
+			continue;
+		}
+		if (strcmp(rec->table, ing->table) == 0) {
+			record_bind(rec, ing->schema);
+			if ((v = ingest_id_of(rec)) > *floor)
+				*floor = v;
+		}
+		record_free(rec);
+	}
+	spool_reader_free(r);
+	if (n < 0)
+		return (-1);
+
+	if ((d = opendir(ing->dir)) == NULL)
+		return (err_set(err, "cannot list spool '%s': %s", ing->dir,
+		    strerror(errno)));
+	ingest_table_name(&b, "ids", ing->table);
+	buf_addc(&b, '.');
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, b.data, b.len) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + b.len, &end, 10);
+		if (errno != 0 || *end != '\0' || pid <= 0)
+			continue;
+		if (pid != (long)getpid() && kill((pid_t)pid, 0) == -1 &&
+		    errno == ESRCH) {
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
+		if ((fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		got = read(fd, text, sizeof text - 1);
+		close(fd);
+		if (got <= 0)
+			continue;
+		text[got] = '\0';
+		v = strtoull(text, NULL, 10);
+		if (v > *floor && v <= INT64_MAX)
+			*floor = v;
+	}
+	closedir(d);
+	buf_release(&b);
+	return (0);
+}
+
+/*
  * Give ids to the records that lack one, and versions to all.  On failure
  * *fail says whether Redis failed or the ids are used up.
  */
@@ -371,7 +518,7 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
     size_t n, enum ingest_fail *fail, char **err)
 {
 	size_t		 i, need = 0;
-	uint64_t	 first, count, now, floor, given = 0;
+	uint64_t	 first, count, now, floor, lost, given = 0;
 	int		 rc = -1, raised = 0, r;
 
 	if (ing->schema->id_col >= 0) {
@@ -408,6 +555,19 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 			floor = ing->id_next - 1;
 		if (ing->id_given > floor)
 			floor = ing->id_given;
+		if ((r = cache_ids_exist(c, ing->prefix, ing->table, err)) < 0) {
+			*fail = INGEST_FAIL_REDIS;
+			goto out;
+		}
+		if (r == 0) {
+			/* Redis lost the counter, or never had it. */
+			if (ingest_ids_lost_floor(ing, &lost, err) != 0) {
+				*fail = INGEST_FAIL_SPOOL;
+				goto out;
+			}
+			if (lost > floor)
+				floor = lost;
+		}
 		r = cache_alloc_ids(c, ing->prefix, ing->table, count, floor,
 		    &first, err);
 		if (r == -2 && count > need) {
@@ -422,6 +582,10 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 		}
 		if (r != 0) {
 			*fail = r == -2 ? INGEST_FAIL_IDS : INGEST_FAIL_REDIS;
+			goto out;
+		}
+		if (ingest_ids_note(ing, first + count - 1, err) != 0) {
+			*fail = INGEST_FAIL_SPOOL;
 			goto out;
 		}
 		raised = 1;	/* to floor, past every id given */
