@@ -2245,6 +2245,18 @@ http_stop(struct http *h)
 				usleep(1000);
 		}
 		/*
+		 * No loop watches the socket now: close it, so that new
+		 * clients are refused at once instead of waiting in its queue
+		 * to be reset when we exit.
+		 */
+		close(h->listen_fd);
+		h->listen_fd = -1;
+		if (h->unix_path != NULL) {
+			unlink(h->unix_path);
+			free(h->unix_path);
+			h->unix_path = NULL;
+		}
+		/*
 		 * Requests in flight get their answers: a write a worker
 		 * holds always finishes (suspended connections must be
 		 * resumed before MHD stops); a slow client gets until its

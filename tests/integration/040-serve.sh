@@ -349,9 +349,22 @@ curl -s -m 2 -o /dev/null "$URL/healthz"
 rc=$?
 set -e
 assert_eq "$rc" 28 "a third connection over --max-connections 2 waits"
-for p in $holders; do kill "$p" 2>/dev/null || true; done
+set -- $holders
+kill "$1" 2>/dev/null || true
 assert_eq "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$URL/healthz")" 200 "served once a holder went"
+# Stopping, serve waits for the upload still in flight, and refuses new
+# connections at once (they waited in the listen queue, then were reset).
 kill -TERM "$lim_PID"
+refused() {
+	set +e
+	curl -s -m 1 -o /dev/null "$URL/healthz"
+	_rc=$?
+	set -e
+	[ $_rc = 7 ]
+}
+wait_until 10 refused || fail "a new connection to a stopping server was not refused"
+kill -0 "$lim_PID" || fail "serve did not wait for the upload in flight"
+for p in $holders; do kill "$p" 2>/dev/null || true; done
 wait "$lim_PID" || fail "serve did not exit 0 after the holders went"
 
 # --- MySQL down: degraded but writing; then Redis down: 503 ---------------
