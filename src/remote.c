@@ -690,6 +690,12 @@ remote_request(struct remote *r, const struct remote_item *items, size_t n,
 		r->perm[j++] = i;
 		remote_add_line(&r->body, items[i].text, items[i].len);
 	}
+	/*
+	 * No LF after the last line (NDJSON does not need it): a record of
+	 * --max-line bytes, the server's --max-body by default, fits in a
+	 * body of its own as a local put takes it.
+	 */
+	r->body.data[--r->body.len] = '\0';
 	return (remote_post(r, n, shift, errors, fail, err));
 }
 

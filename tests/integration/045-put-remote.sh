@@ -169,6 +169,12 @@ expect_grep "<argument 1>:1: field 'age' must be an integer, not a string" "$T/e
 expect_grep "<argument 2>:1: record must be a JSON object, not a number" "$T/err"
 expect_grep "0 accepted, 2 rejected" "$T/err"
 
+# A record of exactly --max-line bytes (16 MiB, the server's --max-body) is
+# judged as a local put judges it: the body once had one LF too many.
+python3 -c 'p = "{\"name\": \""; s = "\"}"; open("'"$T/max.ndjson"'", "w").write(p + "a" * (16777216 - len(p) - len(s)) + s + "\n")'
+expect_status 65 "$WTC" put --remote "$URL" -f "$T/max.ndjson"
+expect_grep "max.ndjson:1: field 'name' is longer than 255 characters" "$T/err"
+
 # An input that fails half way: 74 after what came before, like a local put.
 gzip -c "$T/big.ndjson" | head -c 2000 >"$T/cut.gz"
 expect_status 74 "$WTC" put --remote "$URL" -f "$T/cut.gz"
