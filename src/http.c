@@ -118,6 +118,19 @@ struct http_worker {
 };
 
 /*
+ * A connection, for the deadline on request heads: libmicrohttpd's timeout
+ * only closes connections idle that long, so a client sending a header
+ * line now and then would hold its connection for ever.
+ */
+struct http_conn {
+	struct http_conn	*prev;
+	struct http_conn	*next;
+	struct MHD_Connection	*conn;
+	uint64_t		 since_ms;	/* its next request's head began */
+	int			 in_request;	/* that head was read */
+};
+
+/*
  * One I/O thread: its own libmicrohttpd daemon, run from our loop, so that
  * the single-object writes read in one pass over the ready connections
  * reach the writers together, with one wakeup, instead of one each.
@@ -138,6 +151,8 @@ struct http_loop {
 	struct http_req		*pend_head;	/* writes read in this pass */
 	struct http_req		*pend_tail;
 	unsigned		 npend;
+	struct http_conn	*conns;		/* its daemon's connections */
+	uint64_t		 sweep_ms;	/* look for stalled heads then */
 };
 
 struct http {
@@ -1592,20 +1607,78 @@ http_loop_accept(struct http_loop *lp)
 	http_loop_listen(lp, 0);
 }
 
-/* MHD_OPTION_NOTIFY_CONNECTION: a connection of the loop's daemon ended. */
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection of the loop's daemon began or ended. */
 static void
 http_notify_conn(void *cls, struct MHD_Connection *conn, void **ctx,
     enum MHD_ConnectionNotificationCode code)
 {
 	struct http_loop	*lp = cls;
+	struct http_conn	*hc;
 
-	(void)conn;
-	(void)ctx;
-	if (code != MHD_CONNECTION_NOTIFY_CLOSED || lp->nconn == 0)
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		hc = xcalloc(1, sizeof *hc);
+		hc->conn = conn;
+		hc->since_ms = now_ms();
+		if ((hc->next = lp->conns) != NULL)
+			hc->next->prev = hc;
+		lp->conns = hc;
+		*ctx = hc;
+		return;
+	}
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	if ((hc = *ctx) != NULL) {
+		if (hc->prev != NULL)
+			hc->prev->next = hc->next;
+		else
+			lp->conns = hc->next;
+		if (hc->next != NULL)
+			hc->next->prev = hc->prev;
+		free(hc);
+		*ctx = NULL;
+	}
+	if (lp->nconn == 0)
 		return;
 	lp->nconn--;
 	if (!ATOMIC_GET(&lp->h->stopping) && lp->retry_ms == 0)
 		http_loop_listen(lp, 1);
+}
+
+/* The connection's entry for the deadline on request heads, or NULL. */
+static struct http_conn *
+http_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return (ci != NULL ? ci->socket_context : NULL);
+}
+
+/*
+ * Close the connections whose request head has been coming for longer
+ * than --timeout (an idle one too, as libmicrohttpd would): shut down, the
+ * socket reads as closed, and the daemon drops it in its next pass.
+ */
+static void
+http_loop_sweep(struct http_loop *lp)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct http_conn		*hc;
+	uint64_t			 now = now_ms();
+
+	if (now < lp->sweep_ms)
+		return;
+	lp->sweep_ms = now + 1000;
+	for (hc = lp->conns; hc != NULL; hc = hc->next) {
+		if (hc->in_request ||
+		    now - hc->since_ms <= (uint64_t)lp->h->opts.timeout_s * 1000)
+			continue;
+		ci = MHD_get_connection_info(hc->conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL)
+			shutdown(ci->connect_fd, SHUT_RDWR);
+		hc->in_request = 1;	/* once */
+	}
 }
 
 /*
@@ -1635,6 +1708,7 @@ http_loop_main(void *arg)
 		}
 		MHD_run(lp->daemon);
 		http_loop_flush(lp);
+		http_loop_sweep(lp);
 
 		ms = HTTP_LOOP_MS;
 		if (MHD_get_timeout(lp->daemon, &to) == MHD_YES && to < (unsigned)ms)
@@ -1913,10 +1987,13 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_loop	*lp = cls;
 	struct http		*h = lp->h;
 	struct http_req		*req = *con_cls;
+	struct http_conn	*hc;
 	enum MHD_Result		 ret;
 	char			*msg;
 
 	if (req == NULL) {
+		if ((hc = http_conn_of(conn)) != NULL)
+			hc->in_request = 1;
 		req = xcalloc(1, sizeof *req);
 		req->conn = conn;
 		req->loop = lp;
@@ -1995,6 +2072,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct http	*h = cls;
 	struct http_req	*req = *con_cls;
+	struct http_conn	*hc;
 	struct buf	 line = BUF_INIT;
 	struct tm	 tm;
 	time_t		 t;
@@ -2004,6 +2082,11 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (req == NULL)
 		return;
 	*con_cls = NULL;
+	if ((hc = http_conn_of(conn)) != NULL) {
+		/* The next request's head begins. */
+		hc->in_request = 0;
+		hc->since_ms = now_ms();
+	}
 	if (req->resp != NULL)
 		MHD_destroy_response(req->resp);
 	if (req->answered && req->status < 600)

@@ -367,6 +367,34 @@ kill -0 "$lim_PID" || fail "serve did not wait for the upload in flight"
 for p in $holders; do kill "$p" 2>/dev/null || true; done
 wait "$lim_PID" || fail "serve did not exit 0 after the holders went"
 
+# --- --timeout bounds a request head sent a line at a time ----------------
+# libmicrohttpd's own timeout counts idle time: a header line a second held
+# the connection for ever (and all of them, at --max-connections).
+start_serve slow --listen 127.0.0.1:0 --no-drainer --no-access-log --timeout 2
+assert_eq "$(python3 - "${URL##*:}" <<'EOPY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(0.5)
+s.sendall(b"POST /write-through HTTP/1.1\r\nHost: x\r\n")
+start = time.time()
+try:
+    while time.time() - start < 10:
+        s.sendall(b"X-Slow: yes\r\n")
+        try:
+            if s.recv(100) == b"":
+                break
+        except socket.timeout:
+            pass
+        time.sleep(0.5)
+except OSError:
+    pass
+print("closed" if time.time() - start < 8 else "open")
+EOPY
+)" closed "a head sent a line at a time"
+assert_eq "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL/healthz")" 200 "served after it"
+kill -TERM "$slow_PID"
+wait "$slow_PID" || fail "serve did not exit 0"
+
 # --- MySQL down: degraded but writing; then Redis down: 503 ---------------
 start_serve down --listen 127.0.0.1:0 --no-drainer --no-access-log
 stop_mariadb
