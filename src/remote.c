@@ -802,10 +802,15 @@ remote_parse_url(struct remote *r, const char *url, char **err)
 		err_set(err, "invalid remote URL '%s'", url);
 		goto out;
 	}
-	/* A base URL (behind a proxy, say) gets /write-through appended. */
+	/*
+	 * A base URL (behind a proxy, say) gets /write-through appended; one
+	 * that names the endpoint already is taken as it is.
+	 */
 	len = strlen(path);
 	while (len > 0 && path[len - 1] == '/')
 		len--;
+	if (len >= 14 && strncmp(path + len - 14, "/write-through", 14) == 0)
+		len -= 14;
 	full = xasprintf("%.*s/write-through", (int)len, path);
 	uc = curl_url_set(u, CURLUPART_PATH, full, 0);
 	free(full);

@@ -80,6 +80,12 @@ cmp -s "$T/names.db" "$T/names.file" || fail "names in mysql differ from the fil
 expect_status 0 env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain -f "$USERS"
 assert_eq "$(untimed "$T/err")" "$(cat "$T/remote.summary")" "local and remote summaries"
 
+# The endpoint's own URL works as the base URL does (it once posted to
+# /write-through/write-through: 404).
+: >"$T/access.log"
+expect_status 0 "$WTC" put --remote "$URL/write-through/" '{"name": "Endpoint URL"}'
+assert_eq "$(grep -c '"POST /write-through" 200' "$T/access.log")" 1 "posted to the endpoint"
+
 # --json, --quiet and standard input.
 expect_status 0 "$WTC" put --remote "$URL" --json --quiet <"$USERS"
 grep -Eq '^\{"accepted":3000,"rejected":0,"seconds":[0-9.]+,"rate":[0-9]+,"status":0\}$' "$T/out" ||
