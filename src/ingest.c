@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,7 +50,12 @@ struct ingest {
 	unsigned		 version_tag;
 	int			 ids_fd;	/* this process's ids-* file, or -1 */
 	char			*ids_path;
+	int			 ver_fd;	/* SPOOL/versions, or -1 */
+	uint64_t		 ver_saved_ms;
 };
+
+#define INGEST_VERSIONS_FILE	"versions"
+#define INGEST_VERSIONS_MS	1000	/* save the highest version this often */
 
 uint64_t
 ingest_version_next(uint64_t now_us, uint64_t last, unsigned tag)
@@ -241,12 +247,56 @@ out:
 	return (rc);
 }
 
+/*
+ * Versions come from the real time clock, which can be stepped back (NTP,
+ * a VM moved): a process started after that would stamp its writes below
+ * those of the process before it, and lose to them.  So the highest
+ * version handed out is kept in SPOOL/versions (the highest of every
+ * process's, at most INGEST_VERSIONS_MS old), and a process starts above
+ * it.
+ */
+static uint64_t
+ingest_versions_read(int fd)
+{
+	char	text[32];
+	ssize_t	n;
+
+	if ((n = pread(fd, text, sizeof text - 1, 0)) <= 0)
+		return (0);
+	text[n] = '\0';
+	return (strtoull(text, NULL, 10));
+}
+
+/* Raise the file to version_last (lock held); a failure only narrows the guard. */
+static void
+ingest_versions_save(struct ingest *ing)
+{
+	char		text[32];
+	uint64_t	v;
+	int		n;
+
+	if (ing->ver_fd == -1)
+		return;
+	ing->ver_saved_ms = now_ms();
+	if (flock(ing->ver_fd, LOCK_EX) != 0)
+		return;
+	v = ingest_versions_read(ing->ver_fd);
+	if (ing->version_last > v) {
+		n = snprintf(text, sizeof text, "%020" PRIu64 "\n",
+		    ing->version_last);
+		if (pwrite(ing->ver_fd, text, (size_t)n, 0) == n)
+			fdatasync(ing->ver_fd);
+	}
+	flock(ing->ver_fd, LOCK_UN);
+}
+
 struct ingest *
 ingest_open(const struct config *cfg, const struct ingest_opts *opts,
     enum ingest_fail *fail, char **err)
 {
 	struct ingest	*ing;
 	struct cache	*c;
+	char		*path;
 
 	*fail = INGEST_OK;
 	ing = xcalloc(1, sizeof *ing);
@@ -255,7 +305,7 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 	ing->table = xstrdup(cfg->table);
 	ing->prefix = xstrdup(cfg->prefix != NULL ? cfg->prefix : "");
 	ing->version_tag = (unsigned)getpid();
-	ing->ids_fd = -1;
+	ing->ids_fd = ing->ver_fd = -1;
 	if (opts != NULL)
 		ing->opts = *opts;
 	if (ing->opts.redis_timeout_ms <= 0)
@@ -290,6 +340,16 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 		*fail = INGEST_FAIL_SPOOL;
 		goto fail;
 	}
+	path = xasprintf("%s/%s", ing->dir, INGEST_VERSIONS_FILE);
+	if ((ing->ver_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		*fail = INGEST_FAIL_SPOOL;
+		err_set(err, "cannot open '%s': %s", path, strerror(errno));
+		free(path);
+		goto fail;
+	}
+	free(path);
+	ing->version_last = ingest_versions_read(ing->ver_fd);
+	ing->ver_saved_ms = now_ms();
 	return (ing);
 fail:
 	ingest_close(ing, NULL);
@@ -306,6 +366,10 @@ ingest_close(struct ingest *ing, char **err)
 		return (0);
 	if (ing->spool != NULL)
 		rc = spool_writer_close(ing->spool, err);
+	if (ing->ver_fd != -1) {
+		ingest_versions_save(ing);
+		close(ing->ver_fd);
+	}
 	if (ing->ids_fd != -1) {
 		close(ing->ids_fd);
 		unlink(ing->ids_path);
@@ -601,6 +665,8 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 		    ing->version_tag);
 		recs[i]->version = ing->version_last;
 	}
+	if (now_ms() - ing->ver_saved_ms >= INGEST_VERSIONS_MS)
+		ingest_versions_save(ing);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ing->lock);

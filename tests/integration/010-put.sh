@@ -122,6 +122,18 @@ for n in a:2 b:3 c:7 d:21; do
 	assert_eq "$(sql "SELECT name FROM users WHERE id = $((top + ${n#*:}))")" "given-${n%:*}" "given-${n%:*}"
 done
 
+# A process starts above the versions the processes before it handed out
+# (SPOOL/versions), so a clock stepped back does not make its writes lose
+# to older ones.  An earlier process whose clock ran an hour ahead is
+# played by hand: its version in Redis and in the file.
+expect_status 0 "$WTC" put --no-drain '{"id": 4242, "name": "v1"}'
+ahead=$(( ($(date +%s) + 3600) * 1000000 * 4096 ))
+rcli HSET users:4242 _wtc_version "$ahead" >/dev/null
+printf '%020d\n' "$ahead" >"$WTC_SPOOL/versions"
+expect_status 0 "$WTC" put --no-drain '{"id": 4242, "name": "v2"}'
+assert_eq "$(rcli HGET users:4242 name)" "v2" "a write after the clock went back"
+[ "$(cat "$WTC_SPOOL/versions")" -gt "$ahead" ] || fail "versions not raised: $(cat "$WTC_SPOOL/versions")"
+
 # Ids past the range of Redis counters (signed 64-bit) do not move the id
 # counter: wtc never hands them out.  They once made every id-less write
 # fail, in this process and (once landed) in every later one.
