@@ -1979,6 +1979,25 @@ http_begin(struct http *h, struct http_req *req, const char *url,
 	return (MHD_YES);
 }
 
+/*
+ * The path of a request target in absolute form ("http://host/healthz"),
+ * which a server must take as well as the path alone (RFC 9112 3.2.2).
+ */
+static const char *
+http_origin_form(const char *url)
+{
+	const char	*p;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return (url);
+	p += strcspn(p, "/");
+	return (*p != '\0' ? p : "/");
+}
+
 static enum MHD_Result
 http_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -1994,6 +2013,7 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (req == NULL) {
 		if ((hc = http_conn_of(conn)) != NULL)
 			hc->in_request = 1;
+		url = http_origin_form(url);
 		req = xcalloc(1, sizeof *req);
 		req->conn = conn;
 		req->loop = lp;

@@ -117,6 +117,8 @@ assert_eq "$(raw "${head}Transfer-Encoding: gzip, chunked||d|$body|0||")" 501 "T
 assert_eq "$(raw "${head}Content-Length: 13|Content-Length: 3||$body")" 400 "two Content-Lengths"
 assert_eq "$(raw "${head}Content-Length: 13|Content-Length: 13||$body")" 200 "the same Content-Length twice"
 assert_eq "$(raw "${head}Transfer-Encoding: Chunked||d|$body|0||")" 200 "chunked"
+# A request target in absolute form is taken as its path (it got 404).
+assert_eq "$(raw "GET http://x/healthz HTTP/1.1|Host: x|Connection: close||")" 200 "absolute form"
 assert_eq "$(req GET /write-through)" 405 "GET /write-through"
 grep -qi '^Allow: POST' "$T/h" || fail "no Allow header: $(cat "$T/h")"
 assert_eq "$(req DELETE /users/1)" 405 "DELETE /users/1"
