@@ -705,7 +705,11 @@ put_run(struct cli *cli, int argc, char **argv)
 		cli_error(cli, "%s", err);
 		free(err);
 		free(specs);
-		return (put_fail_status(fail));
+		/* The summary all the same, as put --remote prints it. */
+		ps.fatal = put_fail_status(fail);
+		ps.start_ms = now_ms();
+		put_summary(&ps);
+		return (ps.fatal);
 	}
 	if (ingest_schema_cached(ps.ing))
 		cli_info(cli, "mysql is unreachable: validating against the "

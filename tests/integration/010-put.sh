@@ -78,6 +78,10 @@ expect_status 0 "$WTC" put --no-drain --on-error=abort -f - <"$TOP_SRCDIR/exampl
 # A JSON array argument, gzip'd input, --json summary.
 expect_status 0 "$WTC" put --no-drain --json '[{"name":"A1"},{"name":"A2","age":null}]'
 expect_grep '"accepted":2,"rejected":0' "$T/out"
+# Redis unreachable: the --json summary all the same (put --remote gives it).
+expect_status 69 "$WTC" --redis unix:///nonexistent put --no-drain --json '{"name": "A3"}'
+expect_grep '"accepted":0,"rejected":0,' "$T/out"
+expect_grep '"status":69}' "$T/out"
 head -n 100 "$TOP_SRCDIR/examples/users.ndjson" | gzip >"$T/u.ndjson.gz"
 expect_status 0 "$WTC" put --no-drain -f "$T/u.ndjson.gz"
 expect_grep "100 accepted" "$T/err"
