@@ -348,7 +348,11 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 		goto fail;
 	}
 	free(path);
-	ing->version_last = ingest_versions_read(ing->ver_fd);
+	/* Under the lock: a value half rewritten could be any number. */
+	if (flock(ing->ver_fd, LOCK_SH) == 0) {
+		ing->version_last = ingest_versions_read(ing->ver_fd);
+		flock(ing->ver_fd, LOCK_UN);
+	}
 	ing->ver_saved_ms = now_ms();
 	return (ing);
 fail:
