@@ -404,7 +404,7 @@ dead_letter_run(struct cli *cli, int argc, char **argv)
 	d.wait_s = 10;
 	opterr = 0;
 	/* Options may follow the verb ("purge --yes"): permute. */
-	while ((ch = getopt_long(argc, argv, "qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_YES:
 			d.yes = 1;
@@ -422,7 +422,8 @@ dead_letter_run(struct cli *cli, int argc, char **argv)
 			d.wait_s = (unsigned)w;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_dead_letter, ch,
 			    optarg)) > 1)

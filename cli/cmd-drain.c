@@ -170,7 +170,7 @@ drain_main(struct cli *cli, int argc, char **argv)
 
 	memset(&opts, 0, sizeof opts);
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_ONCE:
 			opts.once = 1;
@@ -205,7 +205,8 @@ drain_main(struct cli *cli, int argc, char **argv)
 			background = 1;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_drain, ch,
 			    optarg)) > 1)

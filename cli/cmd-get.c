@@ -197,13 +197,14 @@ get_run(struct cli *cli, int argc, char **argv)
 	memset(&gs, 0, sizeof gs);
 	gs.cli = cli;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_JSON:
 			gs.json = 1;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_get, ch, optarg)) > 1)
 				return (rc);

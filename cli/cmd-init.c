@@ -42,13 +42,14 @@ init_run(struct cli *cli, int argc, char **argv)
 	int			 table_exists = 0, has_version = 0;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+nqv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:nqv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			dry_run = 1;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_init, ch, optarg)) > 1)
 				return (rc);

@@ -569,7 +569,7 @@ put_run(struct cli *cli, int argc, char **argv)
 	specs = xcalloc((size_t)argc + 1, sizeof *specs);
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+f:qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:f:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			specs[nspecs].arg = optarg;
@@ -634,8 +634,9 @@ put_run(struct cli *cli, int argc, char **argv)
 			retry_for = (unsigned)v;
 			break;
 		case '?':
+		case ':':
 			free(specs);
-			return (cli_bad_option(cli, argv));
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_put, ch, optarg)) > 1) {
 				free(specs);

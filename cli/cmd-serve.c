@@ -366,7 +366,7 @@ serve_run(struct cli *cli, int argc, char **argv)
 	hopts.listen = HTTP_DEFAULT_LISTEN;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		rc = 0;
 		switch (ch) {
 		case OPT_LISTEN:
@@ -420,7 +420,8 @@ serve_run(struct cli *cli, int argc, char **argv)
 			no_drainer = 1;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			rc = cli_common_option(cli, &cmd_serve, ch, optarg);
 			if (rc == 1)

@@ -243,13 +243,14 @@ status_run(struct cli *cli, int argc, char **argv)
 	int			 ch, rc, json = 0;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_JSON:
 			json = 1;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_status, ch, optarg)) > 1)
 				return (rc);

@@ -594,7 +594,7 @@ verify_run(struct cli *cli, int argc, char **argv)
 	memset(&v, 0, sizeof v);
 	v.cli = cli;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_SAMPLE:
 			errno = 0;
@@ -615,7 +615,8 @@ verify_run(struct cli *cli, int argc, char **argv)
 			force = 1;
 			break;
 		case '?':
-			return (cli_bad_option(cli, argv));
+		case ':':
+			return (cli_bad_option(cli, argv, ch));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_verify, ch, optarg)) > 1)
 				return (rc);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autoconfig.h"
 #include "cmd.h"
 
 extern const struct cmd cmd_put, cmd_drain, cmd_serve, cmd_get, cmd_status,
@@ -97,20 +98,29 @@ cli_usage_error(struct cli *cli, const char *fmt, ...)
 }
 
 int
-cli_bad_option(struct cli *cli, char **argv)
+cli_bad_option(struct cli *cli, char **argv, int ch)
 {
 	const char	*arg;
+	int		 is_long;
 
 	arg = optind > 0 ? argv[optind - 1] : "?";
-	if (optopt != 0 && optopt < 256 && strncmp(arg, "--", 2) != 0) {
-		if (strchr(arg, optopt) != NULL && arg[strlen(arg) - 1] == optopt &&
-		    argv[optind] == NULL)
-			return (cli_usage_error(cli, "option '-%c' needs a value",
-			    optopt));
-		return (cli_usage_error(cli, "unknown option '-%c'", optopt));
+	is_long = strncmp(arg, "--", 2) == 0;
+	/* getopt_long returns ':' for a missing value: optstrings start "+:". */
+	if (ch == ':') {
+		if (is_long)
+			return (cli_usage_error(cli, "option '%s' needs a value",
+			    arg));
+		return (cli_usage_error(cli, "option '-%c' needs a value",
+		    optopt));
 	}
-	if (optopt != 0)
-		return (cli_usage_error(cli, "option '%s' needs a value", arg));
+	if (is_long && optopt != 0)
+		return (cli_usage_error(cli, "option '%.*s' takes no value",
+		    (int)strcspn(arg, "="), arg));
+	if (!is_long && optopt >= '0' && optopt <= '9')
+		return (cli_usage_error(cli, "unknown option '-%c' (put '--' "
+		    "before a negative id)", optopt));
+	if (!is_long && optopt != 0)
+		return (cli_usage_error(cli, "unknown option '-%c'", optopt));
 	return (cli_usage_error(cli, "unknown option '%s'", arg));
 }
 
@@ -130,11 +140,10 @@ cli_common_option(struct cli *cli, const struct cmd *cmd, int ch,
 	case OPT_MYSQL:
 		if (config_url_has_password(arg))
 			return (cli_usage_error(cli, "a password in '--%s' would "
-			    "be visible to every user in ps; use %s, the "
-			    "config file%s", ch == OPT_REDIS ? "redis" : "mysql",
-			    ch == OPT_REDIS ? "WTC_REDIS_PASSWORD" :
-			    "WTC_MYSQL_PASSWORD", ch == OPT_REDIS ? "" :
-			    " or ~/.my.cnf"));
+			    "be visible to every user in ps; use %s", ch ==
+			    OPT_REDIS ? "redis" : "mysql", ch == OPT_REDIS ?
+			    "WTC_REDIS_PASSWORD or the config file" :
+			    "WTC_MYSQL_PASSWORD, the config file or ~/.my.cnf"));
 		cli_set(ch == OPT_REDIS ? &cli->cfg.redis_url :
 		    &cli->cfg.mysql_url, arg);
 		return (1);
@@ -160,6 +169,9 @@ cli_common_option(struct cli *cli, const struct cmd *cmd, int ch,
 		return (1);
 	case OPT_HELP:
 		cli_help(cmd, stdout);
+		exit(0);
+	case OPT_VERSION:
+		printf("wtc %s\n", PACKAGE_VERSION);
 		exit(0);
 	}
 	return (0);

@@ -53,6 +53,7 @@ enum {
 	OPT_PREFIX,
 	OPT_CONFIG,
 	OPT_HELP,
+	OPT_VERSION,
 	OPT_FIRST_LOCAL		/* subcommands number their own options from here */
 };
 #define CLI_COMMON_OPTIONS \
@@ -64,7 +65,8 @@ enum {
 	{ "config", required_argument, NULL, OPT_CONFIG }, \
 	{ "quiet", no_argument, NULL, 'q' }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
-	{ "help", no_argument, NULL, OPT_HELP }
+	{ "help", no_argument, NULL, OPT_HELP }, \
+	{ "version", no_argument, NULL, OPT_VERSION }
 
 /* The common options' help text, shown under each command's own. */
 #define CLI_COMMON_HELP \
@@ -97,7 +99,7 @@ void	 cli_warn_cb(void *arg, const char *msg);
 /* Print "wtc CMD: <msg>" and "Try 'wtc help CMD'."; returns EXIT_USAGE. */
 int	 cli_usage_error(struct cli *, const char *, ...) WTC_PRINTF(2, 3);
 /* Print an unknown/bad option message produced by getopt; returns EXIT_USAGE. */
-int	 cli_bad_option(struct cli *, char **argv);
+int	 cli_bad_option(struct cli *, char **argv, int ch);
 
 /*
  * Read a bearer token: the first line of path, without CR/LF; the file must

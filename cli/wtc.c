@@ -15,7 +15,6 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_OPTIONS,
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cli		 cli;
@@ -28,13 +27,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+qv", longopts, NULL)) != -1) {
-		if (ch == 'V') {
-			printf("wtc %s\n", PACKAGE_VERSION);
-			return (0);
-		}
+	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		if (ch == '?' || ch == ':')
-			return (cli_bad_option(&cli, argv));
+			return (cli_bad_option(&cli, argv, ch));
 		if ((rc = cli_common_option(&cli, NULL, ch, optarg)) > 1)
 			return (rc);
 	}
@@ -47,6 +42,13 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "help") == 0) {
 		if (argc == 1) {
 			cli_help(NULL, stdout);
+			return (0);
+		}
+		if (argc > 2)
+			return (cli_usage_error(&cli, "unexpected argument "
+			    "'%s'", argv[2]));
+		if (strcmp(argv[1], "help") == 0) {
+			cli_help(NULL, stdout);	/* help is the overview's */
 			return (0);
 		}
 		if ((cmd = cmd_find(argv[1])) == NULL)

@@ -35,6 +35,25 @@ expect_status 64 "$WTC" put --batch 0 '{}'
 expect_grep "invalid value '0' for --batch" "$T/err"
 expect_status 64 "$WTC" put --spool
 expect_grep "option '--spool' needs a value" "$T/err"
+# An unknown option last on the line is unknown, not short of a value; a
+# value given to a flag is named as such (both were "needs a value").
+expect_status 64 "$WTC" status -x
+expect_grep "wtc status: unknown option '-x'" "$T/err"
+expect_status 64 "$WTC" put -f
+expect_grep "option '-f' needs a value" "$T/err"
+expect_status 64 "$WTC" --quiet=yes status
+expect_grep "option '--quiet' takes no value" "$T/err"
+expect_status 64 "$WTC" get -1
+expect_grep "unknown option '-1' (put '--' before a negative id)" "$T/err"
+expect_status 64 "$WTC" drain --batch
+expect_grep "option '--batch' needs a value" "$T/err"
+# --version is one of the options every command takes, before or after it.
+expect_status 0 "$WTC" status --version
+grep -Eq '^wtc [0-9]+\.[0-9]+' "$T/out" || fail "status --version"
+expect_status 0 "$WTC" help help
+expect_grep "usage: wtc" "$T/out"
+expect_status 64 "$WTC" help get put
+expect_grep "unexpected argument 'put'" "$T/err"
 
 # Passwords never on the command line (they would show in ps).
 expect_status 64 "$WTC" --mysql 'mysql://u:secret@h/db' init
@@ -42,6 +61,7 @@ expect_grep "would be visible to every user in ps" "$T/err"
 expect_no_grep "secret" "$T/err"
 expect_status 64 "$WTC" put --redis 'redis://:secret@h' '{}'
 expect_no_grep "secret" "$T/err"
+expect_grep "use WTC_REDIS_PASSWORD or the config file" "$T/err"
 
 # A config file with an unknown setting names file and line.
 printf 'table = users\nflavour = mint\n' >"$T/bad.conf"
