@@ -195,6 +195,8 @@ dl_fail_status(enum ingest_fail fail)
 	case INGEST_FAIL_IDS:
 	case INGEST_FAIL_SCHEMA:
 		return (EXIT_UNAVAILABLE);
+	case INGEST_FAIL_SPOOL_DIR:
+		return (EXIT_CANTCREAT);
 	case INGEST_FAIL_SPOOL:
 		return (EXIT_IOERR);
 	default:

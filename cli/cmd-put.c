@@ -122,6 +122,8 @@ put_fail_status(enum ingest_fail fail)
 	case INGEST_FAIL_SCHEMA:
 	case INGEST_FAIL_IDS:
 		return (EXIT_UNAVAILABLE);
+	case INGEST_FAIL_SPOOL_DIR:
+		return (EXIT_CANTCREAT);
 	case INGEST_FAIL_SPOOL:
 		return (EXIT_IOERR);
 	default:

@@ -158,6 +158,8 @@ serve_fail_status(enum ingest_fail fail, const char *err)
 	case INGEST_FAIL_REDIS_LATE:
 	case INGEST_FAIL_SCHEMA:
 		return (EXIT_UNAVAILABLE);
+	case INGEST_FAIL_SPOOL_DIR:
+		return (EXIT_CANTCREAT);
 	case INGEST_FAIL_SPOOL:
 		return (strncmp(err, "cannot create", 13) == 0 ? EXIT_CANTCREAT :
 		    EXIT_IOERR);

@@ -369,8 +369,7 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
 	}
 	if ((i = schema_pk_check(v->s, *pk)) >= 0)
 		return (err_set(err, "key '%s': '%s' is not an integer as wtc "
-		    "writes it (1 to 20 digits, no leading zeros) for column '%s'",
-		    key, (*pk)[i],
+		    "writes it for column '%s'", key, (*pk)[i],
 		    v->s->cols[v->s->pk[i]].name));
 	return (0);
 }

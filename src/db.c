@@ -315,11 +315,13 @@ db_connect(const struct mysql_addr *addr, int timeout_s, char **err)
 	db = xcalloc(1, sizeof *db);
 	db_addr_copy(&db->addr, addr);
 	db->timeout_s = timeout_s;
-	if (addr->host != NULL)
+	/* As the client library does: "localhost" with a socket is the socket. */
+	if (addr->socket != NULL && (addr->host == NULL ||
+	    strcmp(addr->host, "localhost") == 0))
+		db->where = xstrdup(addr->socket);
+	else if (addr->host != NULL)
 		db->where = xasprintf("%s:%d", addr->host,
 		    addr->port != 0 ? addr->port : 3306);
-	else if (addr->socket != NULL)
-		db->where = xstrdup(addr->socket);
 	else
 		db->where = xstrdup("localhost");
 	buf_init(&db->sql);
@@ -1008,6 +1010,21 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 	if (s->npk == 0) {
 		err_set(err, "table '%s' has no primary key; wtc needs one to upsert",
 		    table);
+		rc = -2;
+		goto out;
+	}
+	/* The drain compares versions: a NULL, a string or a short int would not. */
+	if (s->version_col >= 0 && (s->cols[s->version_col].type != SCHEMA_INT ||
+	    !s->cols[s->version_col].is_unsigned ||
+	    strncmp(s->cols[s->version_col].sql_type, "bigint", 6) != 0 ||
+	    s->cols[s->version_col].nullable)) {
+		err_set(err, "column '%s' of table '%s' is %s%s; wtc needs "
+		    "BIGINT UNSIGNED NOT NULL DEFAULT 0 (ALTER TABLE `%s` MODIFY "
+		    "`%s` BIGINT UNSIGNED NOT NULL DEFAULT 0)",
+		    SCHEMA_VERSION_COLUMN, table,
+		    s->cols[s->version_col].sql_type,
+		    s->cols[s->version_col].nullable ? " NULL" : "", table,
+		    SCHEMA_VERSION_COLUMN);
 		rc = -2;
 		goto out;
 	}

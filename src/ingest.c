@@ -319,7 +319,7 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 	ing->pool = xcalloc((size_t)ing->opts.pool_size, sizeof *ing->pool);
 
 	if (mkdir_p(ing->dir, 0700) != 0) {
-		*fail = INGEST_FAIL_SPOOL;
+		*fail = INGEST_FAIL_SPOOL_DIR;
 		err_set(err, "cannot create spool directory '%s': %s", ing->dir,
 		    strerror(errno));
 		goto fail;

@@ -48,6 +48,7 @@ enum ingest_fail {
 	INGEST_FAIL_REDIS_LATE,	/* Redis failed after the spool synced the records */
 	INGEST_FAIL_SCHEMA,	/* no schema: MySQL down and nothing cached, or no table */
 	INGEST_FAIL_SPOOL,	/* spool cannot be written (disk full, permissions) */
+	INGEST_FAIL_SPOOL_DIR,	/* the spool directory cannot be created */
 	INGEST_FAIL_IDS,	/* the table's id counter is used up */
 	INGEST_FAIL_INTERNAL
 };

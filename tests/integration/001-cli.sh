@@ -70,7 +70,12 @@ expect_grep "bad.conf:2: unknown setting 'flavour'" "$T/err"
 
 # init --dry-run with MySQL unreachable says so.
 expect_status 69 "$WTC" --mysql "mysql://wtc@localhost/wtc?socket=$T/nosuch.sock" init
-expect_grep "cannot connect to mysql" "$T/err"
+expect_grep "cannot connect to mysql '$T/nosuch.sock'" "$T/err"
+
+# A spool directory that cannot be created: 73, as wtc(1) says (it was 74).
+: >"$T/file"
+expect_status 73 "$WTC" --spool "$T/file/spool" put --no-drain '{"name": "x"}'
+expect_grep "cannot create spool directory" "$T/err"
 # Bash completion: commands, and options taken from wtc help.
 cat >"$T/comp.bash" <<EOC
 . "$TOP_SRCDIR/cli/wtc.bash-completion"

@@ -126,6 +126,14 @@ for n in a:2 b:3 c:7 d:21; do
 	assert_eq "$(sql "SELECT name FROM users WHERE id = $((top + ${n#*:}))")" "given-${n%:*}" "given-${n%:*}"
 done
 
+# A version column that cannot hold versions is refused by init and put
+# (init called such a table "ready"; the drain then dead-lettered it all).
+sql 'CREATE TABLE badver (id BIGINT PRIMARY KEY, name VARCHAR(20), _wtc_version VARCHAR(10))'
+expect_status 69 "$WTC" --table badver init
+expect_grep "column '_wtc_version' of table 'badver' is varchar(10) NULL; wtc needs BIGINT UNSIGNED NOT NULL DEFAULT 0" "$T/err"
+expect_status 69 "$WTC" --table badver put --no-drain '{"id": 1, "name": "x"}'
+expect_grep "column '_wtc_version' of table 'badver'" "$T/err"
+
 # A process starts above the versions the processes before it handed out
 # (SPOOL/versions), so a clock stepped back does not make its writes lose
 # to older ones.  An earlier process whose clock ran an hour ahead is
