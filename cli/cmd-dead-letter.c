@@ -293,10 +293,12 @@ dl_retry(struct dl *d, int argc, char **argv)
 	if (argc == 0)
 		memset(marks, 1, d->f.n);
 	for (i = 0; i < d->f.n; i++) {
-		if (marks[i] && d->f.v[i].record == NULL) {
+		if (marks[i] && (d->f.v[i].record == NULL ||
+		    d->f.v[i].table == NULL)) {
 			cli_error(d->cli, "dead letter %zu: %s (kept)", i + 1,
-			    d->f.v[i].raw ? "an undecodable spool frame cannot "
-			    "be retried" : "no record in it");
+			    d->f.v[i].record == NULL ? (d->f.v[i].raw ?
+			    "an undecodable spool frame cannot be retried" :
+			    "no record in it") : "no table in it");
 			marks[i] = 0;
 			rc = EXIT_DATA;
 		}

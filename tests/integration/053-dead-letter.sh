@@ -60,13 +60,18 @@ cat >"$DL" <<'EOR'
 {"time":"2026-01-01T00:00:00Z","table":"users","version":5,"error":"x","record":{"id":8,"name":"Old","age":"old"}}
 {"time":"2026-01-01T00:00:01Z","error":"cannot decode record","raw":"00ff"}
 {"time":"2026-01-01T00:00:02Z","table":"users","version":6,"error":"y","record":{"id":9,"name":"Nine"}}
+{"time":"2026-01-01T00:00:03Z","version":7,"error":"z","record":{"id":10,"name":"No table"}}
 EOR
 expect_status 0 "$WTC" dead-letter list
 expect_grep "(raw frame)" "$T/out"
 expect_status 65 "$WTC" dead-letter retry --no-drain
 expect_grep "dead letter 1: field 'age' must be an integer" "$T/err"
 expect_grep "dead letter 2: an undecodable spool frame cannot be retried (kept)" "$T/err"
-assert_eq "$(wc -l <"$DL" | tr -d ' ')" "2" "kept dead letters"
+# An entry without a table (edited by hand) is kept: retry crashed on it.
+expect_grep "dead letter 4: no table in it (kept)" "$T/err"
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "3" "kept dead letters"
+grep -q '"No table"' "$DL" || fail "the entry without a table was not kept"
+sed -i '/"No table"/d' "$DL"
 expect_no_grep '"id":9' "$DL"
 assert_eq "$(rcli HGET users:9 name)" "Nine" "retried record in redis"
 
