@@ -48,6 +48,7 @@ struct db {
 	int		 bulk;		/* the server takes array binding */
 	unsigned	 last_errno;
 	size_t		 stmt_max;
+	uint64_t	 packet;	/* the server's max_allowed_packet, or 0 */
 
 	struct buf	 sql;		/* the statement being built */
 	struct buf	 tail;		/* its ON DUPLICATE KEY UPDATE part */
@@ -281,6 +282,7 @@ db_open(struct db *db, char **err)
 		goto out;
 	}
 	packet = strtoull(row[0], NULL, 10);
+	db->packet = packet;
 	/* Leave room for the packet header and the tail appended last. */
 	db->stmt_max = DB_STMT_MAX;
 	if (packet > 0 && packet - packet / 16 < db->stmt_max)
@@ -814,7 +816,7 @@ int
 db_upsert(struct db *db, const struct schema *s, struct record **recs, size_t n,
     int *transient, char **err)
 {
-	size_t		 i, mark, head, rows = 0;
+	size_t		 i, j, mark, head, rows = 0, size;
 	int		*map, in_trx = 0, rc = -1;
 
 	*transient = 0;
@@ -828,6 +830,21 @@ db_upsert(struct db *db, const struct schema *s, struct record **recs, size_t n,
 		*transient = db->transient = 1;
 		return (err_set(err, "table '%s' has no %s column; run wtc init",
 		    s->table, SCHEMA_VERSION_COLUMN));
+	}
+	/*
+	 * A record larger than the server takes in one packet is refused
+	 * here, for what it is: sent in a bulk execution, the server dropped
+	 * the connection, which looked like an outage, and the drain retried
+	 * the whole batch for ever.
+	 */
+	for (i = 0; i < n && db->packet > 0; i++) {
+		size = 64;
+		for (j = 0; j < recs[i]->nfields; j++)
+			size += recs[i]->fields[j].len + 16;
+		if (size > db->packet)
+			return (err_set(err, "a record of about %zu bytes is "
+			    "larger than max_allowed_packet (%" PRIu64 ") of mysql "
+			    "'%s'", size, db->packet, db->where));
 	}
 #ifdef DB_HAVE_BULK
 	if (db->bulk)

@@ -131,4 +131,17 @@ assert_eq "$(sql 'SELECT id, age FROM users WHERE name = "Uniq"')" \
 assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id = 503')" "1" "503 landed"
 expect_grep "collides with another row on a unique key" "$DL"
 expect_grep '"id":502' "$DL"
+
+# A record larger than max_allowed_packet is dead-lettered, and the rest
+# of its batch lands (sent in one bulk execution, the server dropped the
+# connection, and the drain retried the whole batch for ever).
+sql 'CREATE TABLE bigrec (id BIGINT UNSIGNED PRIMARY KEY, body LONGTEXT,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)'
+awk 'BEGIN { for (i = 1; i <= 200; i++) { s = sprintf("%*s", i == 100 ? 100000 : 1000, ""); gsub(/ /, "b", s); printf "{\"id\": %d, \"body\": \"%s\"}\n", i, s } }' >"$T/big.ndjson"
+expect_status 0 "$WTC" --table bigrec put --no-drain -f "$T/big.ndjson"
+sql_root 'SET GLOBAL max_allowed_packet = 65536'
+expect_status 0 "$WTC" drain --once --retry-for 10
+sql_root 'SET GLOBAL max_allowed_packet = 16777216'
+assert_eq "$(sql 'SELECT COUNT(*) FROM bigrec')" 199 "the batch of an oversized record"
+expect_grep 'is larger than max_allowed_packet (65536)' "$DL"
 exit 0
