@@ -416,7 +416,8 @@ drain_key(const struct record *rec, const struct schema *s, struct buf *out)
 }
 
 size_t
-drain_dedupe(struct record **recs, size_t n, const struct schema *s)
+drain_dedupe(struct record **recs, size_t n, const struct schema *s,
+    struct record **older, size_t *nolder)
 {
 	struct buf	 keys = BUF_INIT;
 	size_t		*off, *len, *slot, nslots, i, j, kept = 0, mask;
@@ -454,8 +455,12 @@ drain_dedupe(struct record **recs, size_t n, const struct schema *s)
 		}
 		/* Seen: the later one wins unless it is older. */
 		keys.len = off[kept];
-		if (recs[i]->version >= recs[slot[j] - 1]->version)
+		if (recs[i]->version >= recs[slot[j] - 1]->version) {
+			if (older != NULL)
+				older[(*nolder)++] = recs[slot[j] - 1];
 			recs[slot[j] - 1] = recs[i];
+		} else if (older != NULL)
+			older[(*nolder)++] = recs[i];
 	}
 	free(len);
 	free(off);
@@ -566,6 +571,7 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 		return (-1);
 	}
 	if (n == 1) {
+		recs[0]->flags |= RECORD_REJECTED;
 		drain_dead_rec(d, recs[0], e);
 		free(e);
 		return (0);
@@ -577,13 +583,78 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 	return (drain_upsert(d, t, recs + half, n - half, err));
 }
 
+/*
+ * A record MySQL rejected (dead-lettered) leaves its key to the newest of
+ * the older versions of it that the batch held, which lands as it would
+ * have in a batch of its own (else it was lost with the newer one); if
+ * MySQL rejects that one too, the next, and so on.  Returns 0, or -1
+ * (transient).
+ */
+static int
+drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
+    size_t n, struct record **older, size_t nolder, char **err)
+{
+	struct buf	 keys = BUF_INIT, key = BUF_INIT;
+	struct record	**cand, **cur;
+	size_t		*end, nkeys, ncand, kept, i, j, from;
+	int		 rc = 0;
+
+	if (nolder == 0)
+		return (0);
+	cand = xreallocarray(NULL, nolder, sizeof *cand);
+	cur = xreallocarray(NULL, nolder, sizeof *cur);
+	end = xreallocarray(NULL, n > nolder ? n : nolder, sizeof *end);
+	for (;;) {
+		/* The keys of this round's rejected records. */
+		buf_reset(&keys);
+		for (i = nkeys = 0; i < n; i++) {
+			if ((recs[i]->flags & RECORD_REJECTED) == 0 ||
+			    drain_key(recs[i], t->schema, &keys) != 0)
+				continue;
+			end[nkeys++] = keys.len;
+		}
+		for (i = ncand = kept = 0; i < nolder && nkeys > 0; i++) {
+			buf_reset(&key);
+			if (drain_key(older[i], t->schema, &key) == 0) {
+				for (j = from = 0; j < nkeys; from = end[j++]) {
+					if (end[j] - from == key.len &&
+					    memcmp(keys.data + from, key.data,
+					    key.len) == 0)
+						break;
+				}
+				if (j < nkeys) {
+					cand[ncand++] = older[i];
+					continue;
+				}
+			}
+			older[kept++] = older[i];
+		}
+		if (ncand == 0)
+			break;
+		nolder = kept;
+		n = drain_dedupe(cand, ncand, t->schema, older, &nolder);
+		if ((rc = drain_upsert(d, t, cand, n, err)) != 0)
+			break;
+		/* The next round looks at what this one rejected. */
+		memcpy(cur, cand, n * sizeof *cur);
+		recs = cur;
+	}
+	free(end);
+	free(cur);
+	free(cand);
+	buf_release(&key);
+	buf_release(&keys);
+	return (rc);
+}
+
 /* Land one table's part of the batch: 0, or -1 (transient). */
 static int
 drain_land_table(struct drain *d, struct drain_table *t, char **err)
 {
-	struct record	*rec;
+	struct record	*rec, **older;
 	char		*why;
-	size_t		 i, j, kept = 0;
+	size_t		 i, j, kept = 0, nolder = 0;
+	int		 rc;
 
 	if (drain_prepare(d, t, err) != 0)
 		return (-1);
@@ -603,8 +674,12 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 		}
 		t->recs[kept++] = rec;
 	}
-	t->n = drain_dedupe(t->recs, kept, t->schema);
-	return (drain_upsert(d, t, t->recs, t->n, err));
+	older = xreallocarray(NULL, kept > 0 ? kept : 1, sizeof *older);
+	t->n = drain_dedupe(t->recs, kept, t->schema, older, &nolder);
+	if ((rc = drain_upsert(d, t, t->recs, t->n, err)) == 0)
+		rc = drain_land_older(d, t, t->recs, t->n, older, nolder, err);
+	free(older);
+	return (rc);
 }
 
 /* Land the batch and move the checkpoint past it: 0, or -1 (transient). */

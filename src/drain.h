@@ -91,14 +91,16 @@ int	 drain_spawn(const struct config *, char **err);
  * every key present), only the record with the highest version (ties: the
  * later one); survivors stay in order of their key's first appearance.
  * Returns how many there are in recs[0..); the others are only dropped
- * from the array (the caller still owns every record).
+ * from the array (the caller still owns every record) and, when older is
+ * not NULL, appended to older[*nolder..] (room for n).
  *
  * drain_backoff_ms is the sleep before retry number attempt (0-based):
  * full jitter over min(30 s, 100 ms * 2^attempt), rnd a random number.
  */
 struct schema;
 struct record;
-size_t	 drain_dedupe(struct record **recs, size_t n, const struct schema *s);
+size_t	 drain_dedupe(struct record **recs, size_t n, const struct schema *s,
+	    struct record **older, size_t *nolder);
 unsigned drain_backoff_ms(unsigned attempt, uint32_t rnd);
 
 #endif

@@ -63,6 +63,7 @@ struct record {
  * hold this key, so the cache may write it without checking versions.
  */
 #define RECORD_FRESH_ID	0x1
+#define RECORD_REJECTED	0x2	/* the drain dead-lettered it */
 
 /* Maximum depth of nested JSON accepted in a JSON column. */
 #define RECORD_MAX_DEPTH 64

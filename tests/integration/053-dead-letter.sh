@@ -132,6 +132,21 @@ assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id = 503')" "1" "503 landed"
 expect_grep "collides with another row on a unique key" "$DL"
 expect_grep '"id":502' "$DL"
 
+# A key's newest version rejected leaves the key to the newest older one
+# in the same batch, as a batch of its own would have (it was lost with
+# the newer one).
+sql 'ALTER TABLE users ADD CONSTRAINT age_ok CHECK (age < 150)'
+expect_status 0 "$WTC" put --no-drain '{"id": 601, "name": "V1", "age": 1}'
+expect_status 0 "$WTC" put --no-drain '{"id": 601, "name": "V2", "age": 200}'
+expect_status 0 "$WTC" put --no-drain '{"id": 602, "name": "W1", "age": 1}'
+expect_status 0 "$WTC" put --no-drain '{"id": 602, "name": "W2", "age": 300}' \
+    '{"id": 602, "name": "W3", "age": 400}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT id, name FROM users WHERE id IN (601, 602) ORDER BY id')" \
+    "$(printf '601\tV1\n602\tW1')" "older versions of rejected records"
+for n in V2 W2 W3; do expect_grep "\"name\":\"$n\"" "$DL"; done
+sql 'ALTER TABLE users DROP CONSTRAINT age_ok'
+
 # A record larger than max_allowed_packet is dead-lettered, and the rest
 # of its batch lands (sent in one bulk execution, the server dropped the
 # connection, and the drain retried the whole batch for ever).

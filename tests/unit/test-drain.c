@@ -100,12 +100,12 @@ test_dedupe_no_duplicates(void **state)
 	all[1] = user(s, "2", "b", 10);
 	all[2] = user(s, "3", "c", 10);
 	memcpy(recs, all, sizeof all);
-	assert_int_equal(drain_dedupe(recs, 3, s), 3);
+	assert_int_equal(drain_dedupe(recs, 3, s, NULL, NULL), 3);
 	assert_ptr_equal(recs[0], all[0]);
 	assert_ptr_equal(recs[1], all[1]);
 	assert_ptr_equal(recs[2], all[2]);
-	assert_int_equal(drain_dedupe(recs, 1, s), 1);
-	assert_int_equal(drain_dedupe(recs, 0, s), 0);
+	assert_int_equal(drain_dedupe(recs, 1, s, NULL, NULL), 1);
+	assert_int_equal(drain_dedupe(recs, 0, s, NULL, NULL), 0);
 	free_all(all, 3);
 	schema_free(s);
 }
@@ -114,7 +114,8 @@ static void
 test_dedupe_keeps_highest_version(void **state)
 {
 	struct schema	*s = users_schema();
-	struct record	*all[5], *recs[5];
+	struct record	*all[5], *recs[5], *older[5];
+	size_t		 nolder = 0;
 
 	(void)state;
 	all[0] = user(s, "1", "old", 10);
@@ -123,10 +124,16 @@ test_dedupe_keeps_highest_version(void **state)
 	all[3] = user(s, "1", "older", 20);	/* later in the spool, lower version */
 	all[4] = user(s, "3", "three", 5);
 	memcpy(recs, all, sizeof all);
-	assert_int_equal(drain_dedupe(recs, 5, s), 3);
+	assert_int_equal(drain_dedupe(recs, 5, s, NULL, NULL), 3);
 	assert_string_equal(name_of(recs[0]), "new");
 	assert_string_equal(name_of(recs[1]), "two");
 	assert_string_equal(name_of(recs[2]), "three");
+	/* The dropped ones are handed back, for when the newest is rejected. */
+	memcpy(recs, all, sizeof all);
+	assert_int_equal(drain_dedupe(recs, 5, s, older, &nolder), 3);
+	assert_int_equal(nolder, 2);
+	assert_string_equal(name_of(older[0]), "old");
+	assert_string_equal(name_of(older[1]), "older");
 	free_all(all, 5);
 	schema_free(s);
 }
@@ -142,7 +149,7 @@ test_dedupe_tie_later_wins(void **state)
 	all[1] = user(s, "7", "second", 10);
 	all[2] = user(s, "7", "third", 10);
 	memcpy(recs, all, sizeof all);
-	assert_int_equal(drain_dedupe(recs, 3, s), 1);
+	assert_int_equal(drain_dedupe(recs, 3, s, NULL, NULL), 1);
 	assert_string_equal(name_of(recs[0]), "third");
 	free_all(all, 3);
 	schema_free(s);
@@ -163,7 +170,7 @@ test_dedupe_composite_key(void **state)
 	all[4] = pair(s, "1", "2:x", 1);
 	all[5] = pair(s, "1:2", "x", 1);
 	memcpy(recs, all, sizeof all);
-	assert_int_equal(drain_dedupe(recs, 6, s), 5);
+	assert_int_equal(drain_dedupe(recs, 6, s, NULL, NULL), 5);
 	assert_ptr_equal(recs[0], all[2]);
 	assert_ptr_equal(recs[1], all[1]);
 	assert_ptr_equal(recs[2], all[3]);
@@ -190,7 +197,7 @@ test_dedupe_many(void **state)
 		all[i] = user(s, id, "x", i / (n / 4) == 1 ? 100 : i / (n / 4));
 	}
 	memcpy(recs, all, n * sizeof *recs);
-	kept = drain_dedupe(recs, n, s);
+	kept = drain_dedupe(recs, n, s, NULL, NULL);
 	assert_int_equal(kept, n / 4);
 	for (i = 0; i < kept; i++) {
 		assert_ptr_equal(recs[i], all[n / 4 + i]);
@@ -215,7 +222,7 @@ test_dedupe_keyless_kept(void **state)
 	all[1] = user(s, "1", "a", 1);
 	all[2] = user(s, "1", "b", 2);
 	memcpy(recs, all, sizeof all);
-	assert_int_equal(drain_dedupe(recs, 3, s), 2);
+	assert_int_equal(drain_dedupe(recs, 3, s, NULL, NULL), 2);
 	assert_ptr_equal(recs[0], all[0]);
 	assert_ptr_equal(recs[1], all[2]);
 	free_all(all, 3);
