@@ -636,8 +636,9 @@ drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
 		if ((rc = drain_upsert(d, t, cand, n, err)) != 0)
 			break;
 		/* The next round looks at what this one rejected. */
-		memcpy(cur, cand, n * sizeof *cur);
-		recs = cur;
+		recs = cand;
+		cand = cur;
+		cur = recs;
 	}
 	free(end);
 	free(cur);

@@ -255,8 +255,10 @@ out:
  * process's, at most INGEST_VERSIONS_MS old), and a process starts above
  * it.
  */
+
+/* The number a small file of ours (versions, ids-*) holds, or 0. */
 static uint64_t
-ingest_versions_read(int fd)
+ingest_number_read(int fd)
 {
 	char	text[32];
 	ssize_t	n;
@@ -267,26 +269,29 @@ ingest_versions_read(int fd)
 	return (strtoull(text, NULL, 10));
 }
 
+/* Write v as the number the file holds (fixed width: no ftruncate). */
+static int
+ingest_number_write(int fd, uint64_t v)
+{
+	char	text[32];
+	int	n;
+
+	n = snprintf(text, sizeof text, "%020" PRIu64 "\n", v);
+	return (pwrite(fd, text, (size_t)n, 0) == n ? 0 : -1);
+}
+
 /* Raise the file to version_last (lock held); a failure only narrows the guard. */
 static void
 ingest_versions_save(struct ingest *ing)
 {
-	char		text[32];
-	uint64_t	v;
-	int		n;
-
 	if (ing->ver_fd == -1)
 		return;
 	ing->ver_saved_ms = now_ms();
 	if (flock(ing->ver_fd, LOCK_EX) != 0)
 		return;
-	v = ingest_versions_read(ing->ver_fd);
-	if (ing->version_last > v) {
-		n = snprintf(text, sizeof text, "%020" PRIu64 "\n",
-		    ing->version_last);
-		if (pwrite(ing->ver_fd, text, (size_t)n, 0) == n)
-			fdatasync(ing->ver_fd);
-	}
+	if (ing->version_last > ingest_number_read(ing->ver_fd) &&
+	    ingest_number_write(ing->ver_fd, ing->version_last) == 0)
+		fdatasync(ing->ver_fd);
 	flock(ing->ver_fd, LOCK_UN);
 }
 
@@ -350,7 +355,7 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 	free(path);
 	/* Under the lock: a value half rewritten could be any number. */
 	if (flock(ing->ver_fd, LOCK_SH) == 0) {
-		ing->version_last = ingest_versions_read(ing->ver_fd);
+		ing->version_last = ingest_number_read(ing->ver_fd);
 		flock(ing->ver_fd, LOCK_UN);
 	}
 	ing->ver_saved_ms = now_ms();
@@ -460,29 +465,11 @@ ingest_return(struct ingest *ing, struct cache *c)
  * the counter gone starts past both.
  */
 
-/* The value of an id a record holds, or 0. */
-static uint64_t
-ingest_id_of(const struct record *rec)
-{
-	const struct rec_field	*f;
-	uint64_t		 v;
-
-	if (!record_has_id(rec))
-		return (0);
-	f = &rec->fields[rec->id_field];
-	if (f->type != REC_INT || f->val[0] == '-')
-		return (0);
-	v = strtoull(f->val, NULL, 10);
-	return (v <= INT64_MAX ? v : 0);
-}
-
 /* Note the end of the block just reserved (lock held). */
 static int
 ingest_ids_note(struct ingest *ing, uint64_t end, char **err)
 {
 	struct buf	 b = BUF_INIT;
-	char		 num[32];
-	int		 n;
 
 	if (ing->ids_path == NULL) {
 		buf_printf(&b, "%s/", ing->dir);
@@ -495,8 +482,7 @@ ingest_ids_note(struct ingest *ing, uint64_t end, char **err)
 	    O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		return (err_set(err, "cannot create '%s': %s", ing->ids_path,
 		    strerror(errno)));
-	n = snprintf(num, sizeof num, "%020" PRIu64 "\n", end);
-	if (pwrite(ing->ids_fd, num, (size_t)n, 0) != n)
+	if (ingest_number_write(ing->ids_fd, end) != 0)
 		return (err_set(err, "cannot write '%s': %s", ing->ids_path,
 		    strerror(errno)));
 	return (0);
@@ -517,9 +503,8 @@ ingest_ids_lost_floor(struct ingest *ing, uint64_t *floor, char **err)
 	struct dirent		*de;
 	DIR			*d;
 	const void		*p;
-	char			*e = NULL, *end, text[32];
+	char			*e = NULL, *end;
 	size_t			 len;
-	ssize_t			 got;
 	uint64_t		 v;
 	long			 pid;
 	int			 n, fd;
@@ -534,8 +519,9 @@ ingest_ids_lost_floor(struct ingest *ing, uint64_t *floor, char **err)
 			continue;
 		}
 		if (strcmp(rec->table, ing->table) == 0) {
+			/* A decoded record has no flags: fresh ids count too. */
 			record_bind(rec, ing->schema);
-			if ((v = ingest_id_of(rec)) > *floor)
+			if ((v = record_max_id(&rec, 1)) > *floor)
 				*floor = v;
 		}
 		record_free(rec);
@@ -563,12 +549,8 @@ ingest_ids_lost_floor(struct ingest *ing, uint64_t *floor, char **err)
 		}
 		if ((fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC)) == -1)
 			continue;
-		got = read(fd, text, sizeof text - 1);
+		v = ingest_number_read(fd);
 		close(fd);
-		if (got <= 0)
-			continue;
-		text[got] = '\0';
-		v = strtoull(text, NULL, 10);
 		if (v > *floor && v <= INT64_MAX)
 			*floor = v;
 	}
