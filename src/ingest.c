@@ -70,16 +70,8 @@ ingest_version_next(uint64_t now_us, uint64_t last, unsigned tag)
 static void
 ingest_table_name(struct buf *b, const char *kind, const char *table)
 {
-	const char	*p;
-
 	buf_printf(b, "%s-", kind);
-	for (p = table; *p != '\0'; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')
-			buf_addc(b, *p);
-		else
-			buf_printf(b, "%%%02x", (unsigned char)*p);
-	}
+	buf_add_tame(b, table);
 }
 
 char *

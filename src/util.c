@@ -233,6 +233,63 @@ utf8_put(char *o, unsigned cp)
 	return (o);
 }
 
+static int
+tame_byte(unsigned char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || c == '-');
+}
+
+void
+buf_add_tame(struct buf *b, const char *name)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)name; *p != '\0'; p++) {
+		if (tame_byte(*p))
+			buf_addc(b, (char)*p);
+		else
+			buf_printf(b, "%%%02x", *p);
+	}
+}
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+char *
+name_untame(const char *s)
+{
+	struct buf	 b = BUF_INIT;
+	int		 hi, lo;
+
+	for (; *s != '\0'; s++) {
+		if (tame_byte((unsigned char)*s)) {
+			buf_addc(&b, *s);
+			continue;
+		}
+		if (*s != '%' || (hi = hex_digit(s[1])) == -1 ||
+		    (lo = hex_digit(s[2])) == -1 || (hi == 0 && lo == 0) ||
+		    tame_byte((unsigned char)(hi << 4 | lo))) {
+			buf_release(&b);
+			return (NULL);
+		}
+		buf_addc(&b, (char)(hi << 4 | lo));
+		s += 2;
+	}
+	if (b.len == 0) {
+		buf_release(&b);
+		return (NULL);
+	}
+	return (buf_detach(&b, NULL));
+}
+
 void
 buf_add_utf8(struct buf *b, unsigned cp)
 {

@@ -48,6 +48,13 @@ void	 buf_adds(struct buf *, const char *);
 void	 buf_printf(struct buf *, const char *, ...) WTC_PRINTF(2, 3);
 char	*buf_detach(struct buf *, size_t *len);	/* caller owns; buffer left empty */
 void	 buf_add_utf8(struct buf *, unsigned cp);	/* cp <= 0x10ffff */
+/*
+ * Name (a table's, which may hold any byte) made fit for a file name:
+ * [A-Za-z0-9_-] as they are, any other byte as %xx.  name_untame reverses
+ * it; NULL when s is not such an encoding.  Caller frees.
+ */
+void	 buf_add_tame(struct buf *, const char *name);
+char	*name_untame(const char *s);
 
 /* Code point cp as UTF-8 at o (1 to 4 bytes); returns the end. */
 char	*utf8_put(char *o, unsigned cp);

@@ -120,6 +120,43 @@ test_deadletter_string(void **state)
 	check_string("\"\\u123\"x", NULL);
 }
 
+static void
+check_tame(const char *name, const char *want)
+{
+	struct buf	 b = BUF_INIT;
+	char		*back;
+
+	buf_add_tame(&b, name);
+	assert_string_equal(b.data, want);
+	back = name_untame(b.data);
+	assert_non_null(back);
+	assert_string_equal(back, name);
+	free(back);
+	buf_release(&b);
+}
+
+static void
+test_tame(void **state)
+{
+	(void)state;
+	check_tame("users", "users");
+	check_tame("my_table-2", "my_table-2");
+	check_tame("db.t", "db%2et");
+	check_tame("a/b", "a%2fb");
+	check_tame("%", "%25");
+	check_tame("caf\xc3\xa9", "caf%c3%a9");
+	check_tame("..", "%2e%2e");
+
+	/* Only what buf_add_tame writes decodes. */
+	assert_null(name_untame(""));
+	assert_null(name_untame("a.b"));
+	assert_null(name_untame("%2"));
+	assert_null(name_untame("%zz"));
+	assert_null(name_untame("%2E"));	/* upper case: not ours */
+	assert_null(name_untame("%61"));	/* 'a' is written as it is */
+	assert_null(name_untame("%00"));
+}
+
 int
 main(void)
 {
@@ -127,6 +164,7 @@ main(void)
 		cmocka_unit_test(test_hex4),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_deadletter_string),
+		cmocka_unit_test(test_tame),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
