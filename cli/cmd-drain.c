@@ -23,8 +23,10 @@ static const char drain_usage[] =
 "Land the records waiting in the spool in MySQL, in batches of multi-row\n"
 "upserts guarded by each row's version, moving the spool's checkpoint only\n"
 "after MySQL committed them.  Records MySQL rejects go to\n"
-"SPOOL/dead-letter.ndjson with MySQL's reason.  Without --once it keeps\n"
-"draining until SIGTERM or SIGINT.  Only one drainer runs per spool.\n"
+"SPOOL/dead-letter.ndjson with MySQL's reason; those of a table that cannot\n"
+"take them (dropped, say) wait in SPOOL/held-TABLE while the others go on,\n"
+"and land once it can.  Without --once it keeps draining until SIGTERM or\n"
+"SIGINT.  Only one drainer runs per spool.\n"
 "\n"
 "Options:\n"
 "      --once            drain what is there, then exit (1: records still waiting)\n"
@@ -37,7 +39,8 @@ static const char drain_usage[] =
 "\n"
 "Exit status: 0 done; 1 records still waiting after --once; 64 usage;\n"
 "73 cannot create the spool directory; 74 spool I/O error; 75 another\n"
-"drainer runs, or MySQL stayed unavailable for --retry-for (--once).\n";
+"drainer runs, or MySQL stayed unavailable for --retry-for, or a table\n"
+"could not take its records (--once).\n";
 
 enum {
 	OPT_ONCE = OPT_FIRST_LOCAL,
@@ -268,13 +271,18 @@ drain_main(struct cli *cli, int argc, char **argv)
 		drain_log_line(NULL, "stopped");
 
 	ms = now_ms() - start;
-	if (!cli->quiet)
+	if (!cli->quiet) {
 		fprintf(stderr, "wtc drain: landed %llu records in %llu batches "
-		    "(%.0f records/s), %llu dead letters, %llu left\n",
+		    "(%.0f records/s), %llu dead letters, ",
 		    (unsigned long long)st.landed,
 		    (unsigned long long)st.batches,
 		    ms > 0 ? (double)st.landed * 1000.0 / (double)ms : 0.0,
-		    (unsigned long long)st.dead, (unsigned long long)st.left);
+		    (unsigned long long)st.dead);
+		if (st.held > 0)
+			fprintf(stderr, "%llu held, ",
+			    (unsigned long long)st.held);
+		fprintf(stderr, "%llu left\n", (unsigned long long)st.left);
+	}
 	if (!opts.once || st.left == 0)
 		return (0);
 	if (st.last_error[0] != '\0') {

@@ -134,8 +134,9 @@ status_json(struct buf *b, const char *dir, const struct spool_stats *st,
 	buf_adds(b, "{\"spool\":");
 	json_quote(b, dir, strlen(dir));
 	buf_printf(b, ",\"records\":%llu,\"bytes\":%llu,\"segments\":%llu,"
-	    "\"damaged\":%llu,\"oldest_age_s\":", (unsigned long long)st->records,
-	    (unsigned long long)st->bytes, (unsigned long long)st->segments,
+	    "\"held\":%llu,\"damaged\":%llu,\"oldest_age_s\":",
+	    (unsigned long long)st->records, (unsigned long long)st->bytes,
+	    (unsigned long long)st->segments, (unsigned long long)st->held,
 	    (unsigned long long)st->damaged);
 	if (st->records > 0 && st->oldest_us != 0)
 		buf_printf(b, "%llu", (unsigned long long)age_s);
@@ -195,6 +196,10 @@ status_text(struct buf *b, const char *dir, const struct spool_stats *st,
 		}
 		buf_addc(b, '\n');
 	}
+	if (st->held > 0)
+		buf_printf(b, "%-14s%llu of them for a table that cannot take "
+		    "them yet (see last error)\n", "held:",
+		    (unsigned long long)st->held);
 	if (st->damaged > 0)
 		buf_printf(b, "%-14s%llu damaged region%s skipped\n", "damage:",
 		    (unsigned long long)st->damaged, st->damaged == 1 ? "" : "s");

@@ -54,9 +54,20 @@
 struct drain_table {
 	char		*name;
 	struct schema	*schema;	/* NULL until loaded */
+	uint64_t	 schema_seq;	/* the landing attempt that loaded it */
 	struct record	**recs;		/* this batch's records for the table */
 	size_t		 n;
 	size_t		 cap;
+
+	/*
+	 * While the table does not exist (or cannot take records), its
+	 * records are held in DIR/held-NAME and the rest goes on.
+	 */
+	int		 missing;	/* hold its records without trying */
+	int		 held;		/* DIR/held-NAME may hold records */
+	struct spool_writer *hold;	/* open on DIR/held-NAME */
+	uint64_t	 check_ms;	/* when to look for the table again */
+	unsigned	 attempt;
 };
 
 struct drain {
@@ -80,6 +91,8 @@ struct drain {
 	uint64_t		 oldest_ver;	/* smallest version not landed yet */
 	uint64_t		 dead;		/* the batch's dead letters ... */
 	uint64_t		 dead_raw;	/* ... of which undecodable */
+	uint64_t		 held;		/* the batch's records held */
+	uint64_t		 seq;		/* landing attempts so far */
 	struct buf		 dl;		/* their lines, written at commit */
 	int			 dlfd;
 
@@ -517,10 +530,15 @@ drain_no_table(struct drain *d, const char *table, char **err)
 	    table));
 }
 
-/* Connect if needed and load the table's schema: 0, or -1 (transient). */
+/*
+ * Connect if needed and load the table's schema: 0; -1 (transient); -2
+ * when the table does not exist or wtc cannot use it (*err says which).
+ */
 static int
 drain_prepare(struct drain *d, struct drain_table *t, char **err)
 {
+	int	r;
+
 	if (d->db != NULL && now_ms() - d->db_used_ms > DRAIN_DB_IDLE_MS)
 		drain_disconnect(d);
 	if (d->db == NULL && (d->db = db_connect(&d->addr,
@@ -529,17 +547,21 @@ drain_prepare(struct drain *d, struct drain_table *t, char **err)
 	d->db_used_ms = now_ms();
 	if (t->schema != NULL)
 		return (0);
-	if (db_load_schema(d->db, t->name, &t->schema, err) != 0)
-		return (-1);
-	if (t->schema == NULL)
-		return (drain_no_table(d, t->name, err));
+	if ((r = db_load_schema(d->db, t->name, &t->schema, err)) != 0)
+		return (r == -2 ? -2 : -1);
+	if (t->schema == NULL) {
+		drain_no_table(d, t->name, err);
+		return (-2);
+	}
+	t->schema_seq = d->seq;
 	return (0);
 }
 
 /*
  * Upsert recs; when MySQL rejects the data, split in halves until each
- * culprit is alone and dead-letter it.  Returns 0, or -1 with *err for a
- * transient failure (the caller rewinds the whole batch).
+ * culprit is alone and dead-letter it.  Returns 0; -1 with *err for a
+ * transient failure (the caller rewinds the whole batch); -2 with *err
+ * when the table is gone (the caller holds its records).
  */
 static int
 drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
@@ -548,7 +570,7 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 	char		*e = NULL;
 	unsigned	 no;
 	size_t		 half;
-	int		 transient;
+	int		 transient, rc;
 
 	if (n == 0)
 		return (0);
@@ -559,14 +581,22 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 		return (-1);
 	}
 	no = db_last_errno(d->db);
-	if (no == DB_ER_NO_SUCH_TABLE || no == DRAIN_ER_BAD_FIELD) {
-		/* The table changed under us: reload its schema and retry. */
+	if (no == DB_ER_NO_SUCH_TABLE) {
 		schema_free(t->schema);
 		t->schema = NULL;
-		if (no == DB_ER_NO_SUCH_TABLE) {
-			free(e);
-			return (drain_no_table(d, t->name, err));
-		}
+		free(e);
+		drain_no_table(d, t->name, err);
+		return (-2);
+	}
+	if (no == DRAIN_ER_BAD_FIELD && t->schema_seq != d->seq) {
+		/*
+		 * The table may have changed under us: reload its schema and
+		 * retry.  With a schema loaded for this very attempt, it is
+		 * the statement itself (a trigger naming a column that is
+		 * not there, say): MySQL rejects the data.
+		 */
+		schema_free(t->schema);
+		t->schema = NULL;
 		*err = e;
 		return (-1);
 	}
@@ -578,8 +608,8 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 	}
 	free(e);
 	half = n / 2;
-	if (drain_upsert(d, t, recs, half, err) != 0)
-		return (-1);
+	if ((rc = drain_upsert(d, t, recs, half, err)) != 0)
+		return (rc);
 	return (drain_upsert(d, t, recs + half, n - half, err));
 }
 
@@ -587,8 +617,8 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
  * A record MySQL rejected (dead-lettered) leaves its key to the newest of
  * the older versions of it that the batch held, which lands as it would
  * have in a batch of its own (else it was lost with the newer one); if
- * MySQL rejects that one too, the next, and so on.  Returns 0, or -1
- * (transient).
+ * MySQL rejects that one too, the next, and so on.  Returns as
+ * drain_upsert.
  */
 static int
 drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
@@ -648,17 +678,88 @@ drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
 	return (rc);
 }
 
+/*
+ * Append recs to the table's held spool and sync it: 0, or -1 with *err
+ * (transient: the batch is read again).
+ */
+static int
+drain_hold(struct drain *d, struct drain_table *t, struct record **recs,
+    size_t n, char **err)
+{
+	struct buf	 b = BUF_INIT;
+	uint64_t	 seq = 0;
+	char		*path;
+	size_t		 i;
+	int		 rc = -1;
+
+	if (n == 0)
+		return (0);
+	if (t->hold == NULL) {
+		path = spool_held_dir(d->dir, t->name);
+		t->hold = spool_writer_open(path, err);
+		free(path);
+		if (t->hold == NULL)
+			return (-1);
+	}
+	t->held = 1;
+	for (i = 0; i < n; i++) {
+		buf_reset(&b);
+		record_encode(recs[i], &b);
+		if (spool_append(t->hold, b.data, b.len, &seq, err) != 0)
+			goto out;
+	}
+	if (spool_sync(t->hold, seq, err) != 0)
+		goto out;
+	d->held += n;
+	rc = 0;
+out:
+	buf_release(&b);
+	return (rc);
+}
+
+/*
+ * The table does not exist or cannot take records (why, owned): hold recs
+ * and look for it again later.  Returns as drain_hold.
+ */
+static int
+drain_missing(struct drain *d, struct drain_table *t, struct record **recs,
+    size_t n, char *why, char **err)
+{
+	char	*path;
+
+	if (!t->missing) {
+		path = spool_held_dir(d->dir, t->name);
+		drain_log(d, "%s: holding its records in '%s' until it can "
+		    "take them; the other tables go on", why, path);
+		free(path);
+		t->missing = 1;
+	}
+	snprintf(d->st->last_error, sizeof d->st->last_error, "%s", why);
+	free(why);
+	t->check_ms = now_ms() + drain_backoff_ms(t->attempt,
+	    drain_random(d));
+	if (t->attempt < 32)
+		t->attempt++;
+	return (drain_hold(d, t, recs, n, err));
+}
+
 /* Land one table's part of the batch: 0, or -1 (transient). */
 static int
 drain_land_table(struct drain *d, struct drain_table *t, char **err)
 {
-	struct record	*rec, **older;
-	char		*why;
-	size_t		 i, j, kept = 0, nolder = 0;
+	struct record	*rec, **older, **all;
+	char		*why = NULL;
+	size_t		 i, j, kept = 0, nolder = 0, nall;
 	int		 rc;
 
-	if (drain_prepare(d, t, err) != 0)
+	if (t->missing)
+		return (drain_hold(d, t, t->recs, t->n, err));
+	if ((rc = drain_prepare(d, t, &why)) == -2)
+		return (drain_missing(d, t, t->recs, t->n, why, err));
+	if (rc != 0) {
+		*err = why;
 		return (-1);
+	}
 	for (i = 0; i < t->n; i++) {
 		rec = t->recs[i];
 		record_bind(rec, t->schema);
@@ -677,8 +778,20 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 	}
 	older = xreallocarray(NULL, kept > 0 ? kept : 1, sizeof *older);
 	t->n = drain_dedupe(t->recs, kept, t->schema, older, &nolder);
-	if ((rc = drain_upsert(d, t, t->recs, t->n, err)) == 0)
-		rc = drain_land_older(d, t, t->recs, t->n, older, nolder, err);
+	if ((rc = drain_upsert(d, t, t->recs, t->n, &why)) == 0)
+		rc = drain_land_older(d, t, t->recs, t->n, older, nolder, &why);
+	if (rc == -2) {
+		/* Gone in the middle: hold all of the part not dead-lettered. */
+		all = xreallocarray(NULL, t->n + nolder + 1, sizeof *all);
+		for (i = nall = 0; i < t->n + nolder; i++) {
+			rec = i < t->n ? t->recs[i] : older[i - t->n];
+			if ((rec->flags & RECORD_REJECTED) == 0)
+				all[nall++] = rec;
+		}
+		rc = drain_missing(d, t, all, nall, why, err);
+		free(all);
+	} else if (rc != 0)
+		*err = why;
 	free(older);
 	return (rc);
 }
@@ -691,6 +804,8 @@ drain_land(struct drain *d, char **err)
 	struct record		*rec;
 	size_t			 i;
 
+	d->seq++;
+	d->held = 0;
 	for (i = 0; i < d->ntables; i++)
 		d->tables[i].n = 0;
 	for (i = 0; i < d->nbatch; i++) {
@@ -724,6 +839,7 @@ drain_drop_batch(struct drain *d)
 	d->nbatch = 0;
 	d->havepos = 0;
 	d->dead = d->dead_raw = 0;
+	d->held = 0;
 	buf_reset(&d->dl);
 }
 
@@ -732,8 +848,9 @@ drain_landed(struct drain *d)
 {
 	struct drain_stats	*st = d->st;
 
-	st->landed += d->nbatch - (d->dead - d->dead_raw);
+	st->landed += d->nbatch - (d->dead - d->dead_raw) - d->held;
 	st->dead += d->dead;
+	st->held += d->held;
 	st->batches++;
 	if (d->fail_msg != NULL) {
 		drain_log(d, "landing again after %" PRIu64 " failed attempt%s",
@@ -858,6 +975,126 @@ drain_fill(struct drain *d, char **err)
 	return (1);
 }
 
+/* Held tables --------------------------------------------------------------- */
+
+/* Land what DIR/held-NAME holds, the table being usable again: 0 or -1. */
+static int
+drain_unhold(struct drain *d, struct drain_table *t)
+{
+	struct spool_reader	*rd, *main_rd = d->rd;
+	struct spool_stats	 ss;
+	char			*path, *err = NULL;
+	int			 once = d->o.once, r, rc = -1;
+
+	path = spool_held_dir(d->dir, t->name);
+	if (t->hold != NULL) {
+		r = spool_writer_close(t->hold, &err);
+		t->hold = NULL;
+		if (r != 0)
+			goto out;	/* its records were synced: not lost */
+	}
+	if ((rd = spool_reader_open(path, drain_warn, d, &err)) == NULL)
+		goto out;
+	d->rd = rd;
+	d->o.once = 1;		/* nobody writes there: no waiting for more */
+	while (!*d->stop && !t->missing) {
+		if ((r = drain_fill(d, &err)) == 0) {
+			rc = 0;
+			break;
+		}
+		if (r == -1 || drain_land(d, &err) != 0) {
+			spool_rewind(d->rd);
+			drain_drop_batch(d);
+			drain_disconnect(d);
+			break;
+		}
+		drain_landed(d);
+	}
+	d->o.once = once;
+	d->rd = main_rd;
+	spool_reader_free(rd);
+	if (rc == 0 && (spool_stat(path, &ss, &err) != 0 ||
+	    (ss.records == 0 && spool_destroy(path, &err) != 0)))
+		rc = -1;
+	if (rc == 0 && ss.records > 0)
+		rc = -1;
+out:
+	if (err != NULL) {
+		drain_log(d, "%s", err);
+		free(err);
+	}
+	free(path);
+	return (rc);
+}
+
+/*
+ * Look again for the tables whose records are held, those that are due (or
+ * all, with force), and land the records of those that can take them.
+ */
+static void
+drain_held_poll(struct drain *d, int force)
+{
+	struct drain_table	*t;
+	char			*err = NULL;
+	size_t			 i;
+	int			 r;
+
+	for (i = 0; i < d->ntables && !*d->stop; i++) {
+		t = &d->tables[i];
+		if (!t->held || (!force && now_ms() < t->check_ms))
+			continue;
+		if ((r = drain_prepare(d, t, &err)) == 0) {
+			if (t->missing)
+				drain_log(d, "table '%s' can take records "
+				    "again: landing the ones held", t->name);
+			t->missing = 0;
+			if (drain_unhold(d, t) == 0) {
+				t->held = 0;
+				t->attempt = 0;
+				d->st->last_error[0] = '\0';
+				continue;
+			}
+		} else {
+			if (r == -2) {
+				/* Say so once a run; keep it for the exit. */
+				if (t->attempt == 0)
+					drain_log(d, "%s: its records stay held",
+					    err);
+				snprintf(d->st->last_error,
+				    sizeof d->st->last_error, "%s", err);
+				t->missing = 1;
+			}
+			free(err);
+			err = NULL;
+		}
+		t->check_ms = now_ms() + drain_backoff_ms(t->attempt,
+		    drain_random(d));
+		if (t->attempt < 32)
+			t->attempt++;
+	}
+}
+
+/* Tables held by an earlier drainer: look for them first thing. */
+static void
+drain_held_load(struct drain *d)
+{
+	struct drain_table	*t;
+	char			**names, *err = NULL;
+	size_t			 i, n;
+
+	if (spool_held_tables(d->dir, &names, &n, &err) != 0) {
+		drain_log(d, "%s", err);
+		free(err);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		t = drain_table(d, names[i]);
+		t->held = t->missing = 1;
+		free(names[i]);
+	}
+	free(names);
+}
+
 /* Idle exit ----------------------------------------------------------------- */
 
 /* Whether a writer holds any segment open (its exclusive flock). */
@@ -961,6 +1198,7 @@ drain_loop(struct drain *d)
 	int		 r;
 
 	while (!*d->stop) {
+		drain_held_poll(d, 0);
 		if ((r = drain_fill(d, &err)) == -1) {
 			if (drain_failed(d, err))
 				break;
@@ -968,8 +1206,10 @@ drain_loop(struct drain *d)
 			continue;
 		}
 		if (r == 0) {
-			if (d->o.once)
+			if (d->o.once) {
+				drain_held_poll(d, 1);
 				break;
+			}
 			d->oldest_ver = 0;
 			d->state = "idle";
 			drain_state(d, 0);
@@ -1045,6 +1285,7 @@ drain_run(const struct config *cfg, const struct drain_opts *opts,
 	if ((d.rd = spool_reader_open(d.dir, drain_warn, &d, err)) == NULL)
 		goto out;
 	d.batch = xreallocarray(NULL, d.o.batch_max, sizeof *d.batch);
+	drain_held_load(&d);
 	drain_state(&d, 1);
 
 	drain_loop(&d);
@@ -1067,6 +1308,12 @@ out:
 	}
 	drain_disconnect(&d);
 	for (i = 0; i < d.ntables; i++) {
+		if (d.tables[i].hold != NULL &&
+		    spool_writer_close(d.tables[i].hold, &e) != 0) {
+			drain_log(&d, "%s", e);
+			free(e);
+			e = NULL;
+		}
 		free(d.tables[i].name);
 		free(d.tables[i].recs);
 	}

@@ -17,7 +17,18 @@
  *    halves until the culprit is alone, append it with MySQL's reason to
  *    DIR/dead-letter.ndjson (fsync'd before the checkpoint moves), land
  *    the rest;
- *  - undecodable frame payload: dead-lettered as raw bytes (hex) too.
+ *  - undecodable frame payload: dead-lettered as raw bytes (hex) too;
+ *  - the table: when a table does not exist (or wtc cannot use it: no
+ *    primary key, no usable _wtc_version), its records go, versions and
+ *    all, to a spool of their own, DIR/held-TABLE (fsync'd before the
+ *    checkpoint moves), and the other tables' records land as usual.  The
+ *    drainer looks for the table again (back-off as above) and, once it
+ *    can take records, lands the held ones and removes the directory.
+ *    New records for the table are held meanwhile without trying MySQL.
+ *  - an unknown column (1054) is taken as the table having changed: the
+ *    schema is loaded again and the batch retried; if it comes again with
+ *    a schema loaded for that very attempt (a trigger naming a column
+ *    that is not there), it is MySQL rejecting the data.
  *
  * It writes its state for "wtc status" and /metrics to DIR/drain.state
  * (replaced atomically, a few times a second at most) and its pid to
@@ -56,6 +67,7 @@ struct drain_stats {
 	uint64_t	 landed;	/* records committed to MySQL */
 	uint64_t	 batches;
 	uint64_t	 dead;		/* records dead-lettered */
+	uint64_t	 held;		/* records held for a missing table */
 	uint64_t	 retries;	/* transient failures retried */
 	uint64_t	 damaged;	/* damaged spool regions skipped */
 	uint64_t	 left;		/* with once: records still waiting (0 = empty) */

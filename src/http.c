@@ -1357,6 +1357,9 @@ http_metrics(struct http_worker *w, struct http_req *req)
 	    "Records in the spool not yet landed in MySQL.", (double)st.records);
 	http_metric(&w->out, "wtc_spool_backlog_bytes", "gauge",
 	    "Payload bytes of those records.", (double)st.bytes);
+	http_metric(&w->out, "wtc_spool_held_records", "gauge",
+	    "Of those, records held while their table cannot take them.",
+	    (double)st.held);
 	http_metric(&w->out, "wtc_spool_oldest_age_seconds", "gauge",
 	    "Age of the oldest spool segment holding records.", age);
 	http_drain_state(h, &ds);

@@ -61,6 +61,7 @@
 #define SPOOL_READ_TAIL		(64u * 1024)	/* a read at a live segment's end */
 #define SPOOL_CHECKPOINT	"checkpoint"
 #define SPOOL_CHECKPOINT_TMP	"checkpoint.tmp"
+#define SPOOL_HELD_PREFIX	"held-"
 #define SPOOL_CHECKPOINT_MAX	(16u * 1024 * 1024)
 #define SPOOL_DRAIN_LOCK	"drain.lock"
 #define SPOOL_NAME_MAX		64
@@ -1819,15 +1820,14 @@ out:
 	return (rc);
 }
 
-int
-spool_stat(const char *dir, struct spool_stats *st, char **err)
+static int
+spool_stat_one(const char *dir, struct spool_stats *st, char **err)
 {
 	struct spool_reader	*r;
 	const void		*p;
 	size_t			 len;
 	int			 rv, rc = -1;
 
-	memset(st, 0, sizeof *st);
 	r = reader_new(dir, 1, NULL, NULL);
 	if ((r->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
@@ -1855,5 +1855,109 @@ spool_stat(const char *dir, struct spool_stats *st, char **err)
 	rc = 0;
 out:
 	spool_reader_free(r);
+	return (rc);
+}
+
+char *
+spool_held_dir(const char *dir, const char *table)
+{
+	struct buf	 b = BUF_INIT;
+
+	buf_printf(&b, "%s/%s", dir, SPOOL_HELD_PREFIX);
+	buf_add_tame(&b, table);
+	return (buf_detach(&b, NULL));
+}
+
+int
+spool_held_tables(const char *dir, char ***tables, size_t *n, char **err)
+{
+	struct dirent	*de;
+	DIR		*dp;
+	char		*name;
+	size_t		 plen = strlen(SPOOL_HELD_PREFIX);
+
+	*tables = NULL;
+	*n = 0;
+	if ((dp = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return (0);
+		return (err_set(err, "cannot open spool directory '%s': %s",
+		    dir, strerror(errno)));
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (strncmp(de->d_name, SPOOL_HELD_PREFIX, plen) != 0 ||
+		    (name = name_untame(de->d_name + plen)) == NULL)
+			continue;
+		*tables = xreallocarray(*tables, *n + 1, sizeof **tables);
+		(*tables)[(*n)++] = name;
+	}
+	closedir(dp);
+	return (0);
+}
+
+int
+spool_destroy(const char *dir, char **err)
+{
+	struct dirent	*de;
+	DIR		*dp;
+	int		 fd, rc = -1;
+
+	if ((dp = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return (0);
+		return (err_set(err, "cannot open spool directory '%s': %s",
+		    dir, strerror(errno)));
+	}
+	fd = dirfd(dp);
+	while ((de = readdir(dp)) != NULL) {
+		if ((strncmp(de->d_name, "seg-", 4) == 0 ||
+		    strncmp(de->d_name, SPOOL_CHECKPOINT,
+		    strlen(SPOOL_CHECKPOINT)) == 0) &&
+		    unlinkat(fd, de->d_name, 0) != 0 && errno != ENOENT) {
+			err_set(err, "cannot remove '%s/%s': %s", dir,
+			    de->d_name, strerror(errno));
+			goto out;
+		}
+	}
+	if (rmdir(dir) != 0 && errno != ENOENT) {
+		err_set(err, "cannot remove spool directory '%s': %s", dir,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	closedir(dp);
+	return (rc);
+}
+
+int
+spool_stat(const char *dir, struct spool_stats *st, char **err)
+{
+	struct spool_stats	 hs;
+	char			**tables, *path;
+	size_t			 i, n;
+	int			 rc = 0;
+
+	memset(st, 0, sizeof *st);
+	if (spool_stat_one(dir, st, err) != 0 ||
+	    spool_held_tables(dir, &tables, &n, err) != 0)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		memset(&hs, 0, sizeof hs);
+		path = spool_held_dir(dir, tables[i]);
+		if (rc == 0 && (rc = spool_stat_one(path, &hs, err)) == 0) {
+			st->segments += hs.segments;
+			st->records += hs.records;
+			st->bytes += hs.bytes;
+			st->damaged += hs.damaged;
+			st->held += hs.records;
+			if (hs.oldest_us != 0 && (st->oldest_us == 0 ||
+			    hs.oldest_us < st->oldest_us))
+				st->oldest_us = hs.oldest_us;
+		}
+		free(path);
+		free(tables[i]);
+	}
+	free(tables);
 	return (rc);
 }

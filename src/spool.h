@@ -6,6 +6,9 @@
  *   DIR/seg-<16 hex µs>-<pid>-<8 hex random>.wtc   segments
  *   DIR/checkpoint                                   drainer's progress (replaced atomically)
  *   DIR/drain.lock                                   flock'd by the one drainer
+ *   DIR/held-<table>/                                a spool of its own: records the
+ *                                                    drainer holds while their table
+ *                                                    does not exist (see drain.h)
  *
  * A segment starts with an 8-byte magic "WTCSPL01" and holds frames:
  *   u32 magic 0x46435457 ("WTCF") | u32 payload length | u32 crc32c(length bytes + payload) | payload
@@ -129,7 +132,21 @@ struct spool_stats {
 	uint64_t	 bytes;		/* their payload bytes */
 	uint64_t	 oldest_us;	/* creation time of the oldest segment with records, 0 if none */
 	uint64_t	 damaged;	/* damaged regions seen */
+	uint64_t	 held;		/* of records, those in DIR/held-* */
 };
+/* Counts DIR's own segments and those of its held-<table> spools. */
 int		 spool_stat(const char *dir, struct spool_stats *, char **err);
+
+/*
+ * Held spools.  spool_held_dir: the path of table's (caller frees; the
+ * name is made fit for a file name, see buf_add_tame).  spool_held_tables:
+ * the tables that have one (caller frees each and the array).
+ * spool_destroy: remove a spool directory whose records have all landed
+ * (its segments, its checkpoint, the directory).
+ */
+char		*spool_held_dir(const char *dir, const char *table);
+int		 spool_held_tables(const char *dir, char ***tables, size_t *n,
+		    char **err);
+int		 spool_destroy(const char *dir, char **err);
 
 #endif
