@@ -1457,18 +1457,6 @@ record_key_values(struct buf *out, const char **pk, size_t npk)
 	}
 }
 
-static int
-rec_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 int
 record_key_split(char *s, size_t npk, const char **pk, char **err)
 {
@@ -1496,8 +1484,8 @@ record_key_split(char *s, size_t npk, const char **pk, char **err)
 				*w++ = *r;
 				continue;
 			}
-			if ((hi = rec_hexval(r[1])) < 0 ||
-			    (lo = rec_hexval(r[2])) < 0 || hi + lo == 0)
+			if ((hi = hex_value(r[1])) < 0 ||
+			    (lo = hex_value(r[2])) < 0 || hi + lo == 0)
 				return (err_set(err, "has a '%%' not followed by "
 				    "two hex digits (not 00)"));
 			*w++ = (char)(hi * 16 + lo);

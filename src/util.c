@@ -253,16 +253,6 @@ buf_add_tame(struct buf *b, const char *name)
 	}
 }
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
 char *
 name_untame(const char *s)
 {
@@ -274,8 +264,11 @@ name_untame(const char *s)
 			buf_addc(&b, *s);
 			continue;
 		}
-		if (*s != '%' || (hi = hex_digit(s[1])) == -1 ||
-		    (lo = hex_digit(s[2])) == -1 || (hi == 0 && lo == 0) ||
+		/* Only the form buf_add_tame writes: lower case, no NUL. */
+		if (*s != '%' || (hi = hex_value(s[1])) == -1 ||
+		    (lo = hex_value(s[2])) == -1 || (s[1] >= 'A' &&
+		    s[1] <= 'F') || (s[2] >= 'A' && s[2] <= 'F') ||
+		    (hi == 0 && lo == 0) ||
 		    tame_byte((unsigned char)(hi << 4 | lo))) {
 			buf_release(&b);
 			return (NULL);
@@ -299,21 +292,27 @@ buf_add_utf8(struct buf *b, unsigned cp)
 }
 
 int
+hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+int
 hex4_get(const char *p, unsigned *out)
 {
-	unsigned	 v = 0, d;
-	int		 i;
+	unsigned	 v = 0;
+	int		 i, d;
 
 	for (i = 0; i < 4; i++) {
-		if (p[i] >= '0' && p[i] <= '9')
-			d = (unsigned)(p[i] - '0');
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			d = (unsigned)(p[i] - 'a' + 10);
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			d = (unsigned)(p[i] - 'A' + 10);
-		else
+		if ((d = hex_value(p[i])) == -1)
 			return (-1);
-		v = v << 4 | d;
+		v = v << 4 | (unsigned)d;
 	}
 	*out = v;
 	return (0);

@@ -59,6 +59,8 @@ char	*name_untame(const char *s);
 /* Code point cp as UTF-8 at o (1 to 4 bytes); returns the end. */
 char	*utf8_put(char *o, unsigned cp);
 
+/* The value of hex digit c (either case), or -1. */
+int	 hex_value(int c);
 /* The value of the 4 hex digits at p (a JSON \u escape's); 0 or -1. */
 int	 hex4_get(const char *p, unsigned *out);
 
