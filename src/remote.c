@@ -577,7 +577,7 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 				if (r->answer_too_big || remote_parse_results(
 				    r->answer.data, r->answer.len, nlines,
 				    lines) != 0) {
-					*fail = REMOTE_FAIL_INTERNAL;
+					*fail = REMOTE_FAIL_UNAVAILABLE;
 					err_set(err, "cannot write to '%s': the "
 					    "answer (status %ld) is not the "
 					    "results of %zu records: is this a "

@@ -242,6 +242,33 @@ expect_no_grep "s3cret" "$T/tok.err"
 kill -TERM "$tok_PID"
 wait "$tok_PID" || fail "token server did not exit 0"
 
+# --- Not a wtc serve: a 200 that is not results is a failed request: 69 ----
+cat >"$T/not-wtc.py" <<'EOF2'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"OK")
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+EOF2
+python3 "$T/not-wtc.py" "$T/not-wtc.port" &
+notwtc_PID=$!
+EXTRA_PIDS="$EXTRA_PIDS $notwtc_PID"
+wait_until 10 test -s "$T/not-wtc.port" || fail "the fake server did not start"
+expect_status 69 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/not-wtc.port")" \
+    '{"name": "Nobody"}'
+expect_grep "is not the results of 1 records: is this a 'wtc serve'?" "$T/err"
+kill "$notwtc_PID"
+wait "$notwtc_PID" 2>/dev/null || true
+
 # --- Redis down: 503, retried for --retry-for, then 69 -----------------------
 URL=$URL_MAIN
 stop_redis
