@@ -666,17 +666,28 @@ ingest_spool(struct ingest *ing, struct record **recs, size_t n,
     uint64_t *seq, char **err)
 {
 	struct buf	 b = BUF_INIT;
-	size_t		 i;
+	const void	**p;
+	size_t		*off, *len, i;
 	int		 rc = -1;
 
+	if (n == 0)
+		return (0);
+	p = xreallocarray(NULL, n, sizeof *p);
+	off = xreallocarray(NULL, n, sizeof *off);
+	len = xreallocarray(NULL, n, sizeof *len);
 	for (i = 0; i < n; i++) {
-		buf_reset(&b);
+		off[i] = b.len;
 		record_encode(recs[i], &b);
-		if (spool_append(ing->spool, b.data, b.len, seq, err) != 0)
-			goto out;
+		len[i] = b.len - off[i];
 	}
-	rc = spool_flush(ing->spool, *seq, err);
-out:
+	for (i = 0; i < n; i++)
+		p[i] = b.data + off[i];
+	/* All or nothing: a failed write leaves none of them in the spool. */
+	if (spool_appendv(ing->spool, p, len, n, seq, err) == 0)
+		rc = spool_flush(ing->spool, *seq, err);
+	free(len);
+	free(off);
+	free(p);
 	buf_release(&b);
 	return (rc);
 }

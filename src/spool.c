@@ -54,7 +54,6 @@
 #define SPOOL_FRAME_HDR		12
 #define SPOOL_SEG_MAGIC		"WTCSPL01"
 #define SPOOL_SEG_HDR		8
-#define SPOOL_WRITE_CHUNK	(1024u * 1024)
 #define SPOOL_ZERO_AHEAD	(1024u * 1024)	/* zeros kept past small writes */
 #define SPOOL_ZERO_STEP		(64u * 1024)	/* ...written this much at a time */
 #define SPOOL_READ_CHUNK	(1024u * 1024)
@@ -685,44 +684,61 @@ spool_writer_open(const char *dir, char **err)
 }
 
 int
-spool_append(struct spool_writer *w, const void *p, size_t len, uint64_t *seqp,
-    char **err)
+spool_appendv(struct spool_writer *w, const void *const *p, const size_t *len,
+    size_t n, uint64_t *seqp, char **err)
 {
 	uint8_t		 hdr[SPOOL_FRAME_HDR];
-	uint64_t	 seq;
+	size_t		 i;
 	int		 rc = -1;
 
-	if (len == 0 || len > SPOOL_FRAME_MAX)
-		return (err_set(err, "cannot append to spool '%s': record of "
-		    "%zu bytes (must be 1 to %u)", w->dir, len,
-		    SPOOL_FRAME_MAX));
-	spool_frame_header(hdr, p, len);
+	if (n == 0)
+		return (err_set(err, "cannot append to spool '%s': no records",
+		    w->dir));
+	for (i = 0; i < n; i++) {
+		if (len[i] == 0 || len[i] > SPOOL_FRAME_MAX)
+			return (err_set(err, "cannot append to spool '%s': "
+			    "record of %zu bytes (must be 1 to %u)", w->dir,
+			    len[i], SPOOL_FRAME_MAX));
+	}
 
 	pthread_mutex_lock(&w->lock);
 	while ((w->fd == -1 || w->failed) && w->syncing)
 		pthread_cond_wait(&w->cond, &w->lock);
-	if (writer_ready(w, err) != 0)
-		goto out;
-
-	buf_add(&w->out, hdr, sizeof hdr);
-	buf_add(&w->out, p, len);
-	seq = ++w->seq;
-	if (w->out.len >= SPOOL_WRITE_CHUNK && writer_flush(w, err) != 0)
-		goto out;
-	if (w->size + w->out.len >= w->seg_max) {
+	/*
+	 * A full segment is sealed only while nothing waits to be written,
+	 * and the frames of one call are written by one flush: a write that
+	 * fails then loses all of them, never the end of a batch whose start
+	 * a sync or a seal made durable.
+	 */
+	if (w->fd != -1 && !w->failed && w->out.len == 0 &&
+	    w->size >= w->seg_max) {
 		while (w->syncing)
 			pthread_cond_wait(&w->cond, &w->lock);
-		if (w->fd != -1 && !w->failed &&
-		    w->size + w->out.len >= w->seg_max &&
-		    writer_seal(w, err) != 0)
+		if (w->fd != -1 && !w->failed && w->out.len == 0 &&
+		    w->size >= w->seg_max && writer_seal(w, err) != 0)
 			goto out;
 	}
+	if (writer_ready(w, err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		spool_frame_header(hdr, p[i], len[i]);
+		buf_add(&w->out, hdr, sizeof hdr);
+		buf_add(&w->out, p[i], len[i]);
+	}
+	w->seq += n;
 	if (seqp != NULL)
-		*seqp = seq;
+		*seqp = w->seq;
 	rc = 0;
 out:
 	pthread_mutex_unlock(&w->lock);
 	return (rc);
+}
+
+int
+spool_append(struct spool_writer *w, const void *p, size_t len, uint64_t *seqp,
+    char **err)
+{
+	return (spool_appendv(w, &p, &len, 1, seqp, err));
 }
 
 int

@@ -34,7 +34,9 @@
  * it passes the size limit, so any number of writers share one spool with
  * no coordination.  A segment whose lock is free is sealed.
  *
- * Durability: spool_append only buffers; a record is acknowledged only after
+ * Durability: spool_append only buffers (until spool_flush or spool_sync:
+ * a segment is rotated only between writes, so one may pass the size
+ * limit by a write); a record is acknowledged only after
  * spool_sync has returned 0 for its sequence number.  spool_append and
  * spool_sync are thread-safe: concurrent syncs share one fdatasync (group
  * commit).  After a write or sync error the records that could not be made
@@ -75,6 +77,13 @@ struct spool_writer;
 struct spool_writer *spool_writer_open(const char *dir, char **err);
 int		 spool_append(struct spool_writer *, const void *, size_t,
 		    uint64_t *seq, char **err);
+/*
+ * Append n records at once; *seq: the last one's.  Their frames go out in
+ * one write, never split by another thread's sync or a segment's end: if
+ * that write fails, none of them is durable (all or nothing).
+ */
+int		 spool_appendv(struct spool_writer *, const void *const *p,
+		    const size_t *len, size_t n, uint64_t *seq, char **err);
 int		 spool_sync(struct spool_writer *, uint64_t seq, char **err);
 /*
  * Write (not sync) everything up to seq to the segment, so that a full

@@ -118,3 +118,23 @@ wait "$SPID" || fail "serve exited $? on SIGTERM"
 expect_grep "warning: cannot sync spool segment" "$T/serve.err"
 expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT name FROM users WHERE id = 5')" five "row 5"
+
+# --- 4. A full disk: a batch is written all or nothing -----------------------
+# Batches of 3000 records of about 550 bytes (1.7 MB: more than the 1 MiB
+# that was written as soon as it was buffered); the segment takes 2.9 MB,
+# so the second batch fails after its first MiB.  None of it may land: it
+# was not acknowledged, and a put run again would write its id-less records
+# twice.
+python3 -c '
+for i in range(9000):
+    print("{\"id\": %d, \"name\": \"%s\", \"occupation\": \"%s\"}" %
+          (10001 + i, "n" * 250, "o" * 250))
+' >"$T/full.ndjson"
+expect_status 74 env LD_PRELOAD="$T/failsync.so" WTC_FAIL_SEGMENT_BYTES=2900000 \
+    "$WTC" put --no-drain --batch 3000 -f "$T/full.ndjson"
+expect_grep "No space left on device" "$T/err"
+expect_grep "3000 accepted" "$T/err"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT COUNT(*), MIN(id), MAX(id) FROM users WHERE id > 10000')" \
+    "$(printf '3000\t10001\t13000')" "rows of a put that filled the disk"
+assert_eq "$(rcli EXISTS users:13001)" 0 "a record of the failed batch in redis"

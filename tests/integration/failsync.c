@@ -4,13 +4,66 @@
  * "1,2", fail with EIO without syncing, as on a failing disk; after
  * WTC_FAIL_FDATASYNC_DELAY_MS milliseconds, if that is set, as a disk that
  * gives up slowly does.
+ *
+ * With WTC_FAIL_SEGMENT_BYTES=N, spool segments (files named seg-*) take N
+ * bytes of pwrite in all in each process, then the disk is full: a write
+ * that goes past that writes what fits and the next one fails with ENOSPC.
  */
 #define _GNU_SOURCE
+#include <sys/types.h>
+
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+static int
+failsync_is_segment(int fd)
+{
+	char	 link[64], path[PATH_MAX];
+	ssize_t	 n;
+
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof path - 1)) <= 0)
+		return (0);
+	path[n] = '\0';
+	return (strstr(path, "/seg-") != NULL);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t len, off_t off)
+{
+	static ssize_t		(*real)(int, const void *, size_t, off_t);
+	static unsigned long	 used;
+	const char		*p;
+	unsigned long		 budget;
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(
+		    RTLD_NEXT, "pwrite64");
+	if ((p = getenv("WTC_FAIL_SEGMENT_BYTES")) == NULL ||
+	    !failsync_is_segment(fd))
+		return (real(fd, buf, len, off));
+	budget = strtoul(p, NULL, 10);
+	if (used >= budget) {
+		errno = ENOSPC;
+		return (-1);
+	}
+	if (len > budget - used)
+		len = budget - used;
+	used += len;
+	return (real(fd, buf, len, off));
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return (pwrite64(fd, buf, len, off));
+}
 
 static void
 failsync_delay(void)

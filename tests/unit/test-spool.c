@@ -195,6 +195,9 @@ append_records(struct spool_writer *w, const char *tag, int from, int to,
 		assert_int_equal(spool_append(w, rec, len, &seq, &err), 0);
 		if (sync_every > 0 && (i + 1) % sync_every == 0)
 			assert_int_equal(spool_sync(w, seq, &err), 0);
+		/* -1: write each out (a segment rotates only between writes) */
+		if (sync_every == -1)
+			assert_int_equal(spool_flush(w, seq, &err), 0);
 	}
 	free(err);
 }
@@ -394,11 +397,11 @@ test_roundtrip_rotation(void **state)
 
 	setenv("WTC_SPOOL_SEGMENT_MAX", "65536", 1);
 	assert_non_null(w = spool_writer_open(dir, &err));
-	append_records(w, "rec", 0, 100000, 1000);
+	append_records(w, "rec", 0, 100000, 100);
 	assert_int_equal(spool_writer_close(w, &err), 0);
 	unsetenv("WTC_SPOOL_SEGMENT_MAX");
 	nseg = count_segments(dir);
-	assert_true(nseg > 100);
+	assert_true(nseg > 50);
 
 	/* Read half, commit, and start again from there. */
 	assert_non_null(r = spool_reader_open(dir, warn_cb, &wn, &err));
@@ -620,7 +623,7 @@ write_segment(const char *dir, const char *tag, int n)
 	char			*err = NULL;
 
 	assert_non_null(w = spool_writer_open(dir, &err));
-	append_records(w, tag, 0, n, 0);
+	append_records(w, tag, 0, n, -1);
 	assert_int_equal(spool_writer_close(w, &err), 0);
 	free(err);
 }
@@ -1127,6 +1130,72 @@ test_rewind(void **state)
 	rmdir_all(dir);
 }
 
+/*
+ * A batch bigger than any write chunk whose write fails: none of it may
+ * stay in the spool, not even its start (that used to be written and
+ * synced with the segment, and landed although never acknowledged).
+ */
+static void
+test_appendv_all_or_nothing(void **state)
+{
+	struct spool_writer	*w;
+	struct spool_reader	*r;
+	struct spool_pos	 pos;
+	struct rlimit		 rl, old;
+	const void		*p, **pp;
+	size_t			*lens, len, i, n = 3000;
+	char			*dir = tmpdir(), *err = NULL, *path, *big;
+	uint64_t		 seq;
+	int			 ne = 0, nbig = 0;
+
+	setenv("WTC_SPOOL_PREALLOC", "0", 1);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_non_null(w = spool_writer_open(dir, &err));
+	unsetenv("WTC_SPOOL_PREALLOC");
+	append_records(w, "e", 0, 100, 100);
+	path = seg_path(dir, 0);
+
+	big = xcalloc(n, 1000);
+	pp = xcalloc(n, sizeof *pp);
+	lens = xcalloc(n, sizeof *lens);
+	for (i = 0; i < n; i++) {
+		memset(big + i * 1000, 'x', 1000);
+		snprintf(big + i * 1000, 16, "big-%05zu", i);
+		pp[i] = big + i * 1000;
+		lens[i] = 1000;
+	}
+	/* Room for about half of the batch's 3 MB. */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)file_size(path) + 1500000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	assert_int_equal(spool_appendv(w, pp, lens, n, &seq, &err), 0);
+	assert_int_equal(spool_sync(w, seq, &err), -1);
+	assert_int_equal(spool_sync(w, seq - n + 1, &err), -1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(file_size(path), frame_end("e", 99));
+	spool_writer_close(w, NULL);
+
+	assert_non_null(r = spool_reader_open(dir, NULL, NULL, &err));
+	while (spool_read(r, &p, &len, &pos, &err) == 1) {
+		if (len == 1000 && memcmp(p, "big-", 4) == 0)
+			nbig++;
+		else
+			check_record(p, len, "e", ne++);
+	}
+	assert_int_equal(ne, 100);
+	assert_int_equal(nbig, 0);
+	spool_reader_free(r);
+	free(lens);
+	free(pp);
+	free(big);
+	free(path);
+	signal(SIGXFSZ, SIG_DFL);
+	free(err);
+	rmdir_all(dir);
+	(void)state;
+}
+
 static void
 test_write_error(void **state)
 {
@@ -1296,7 +1365,7 @@ test_prealloc_roundtrip(void **state)
 	/* Live: the whole segment is allocated, the data at its start. */
 	assert_int_equal(file_size(path), pre ? 65536 : frame_end("p", 99));
 	free(path);
-	append_records(w, "p", 100, 5000, 100);
+	append_records(w, "p", 100, 5000, -1);
 	assert_int_equal(spool_writer_close(w, &err), 0);
 
 	/* Sealed cleanly: each segment ends with its last frame. */
@@ -1723,6 +1792,7 @@ main(void)
 		cmocka_unit_test(test_modes),
 		cmocka_unit_test(test_rewind),
 		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_appendv_all_or_nothing),
 		cmocka_unit_test(test_kill9),
 		cmocka_unit_test(test_prealloc_roundtrip),
 		cmocka_unit_test(test_zero_ahead),
