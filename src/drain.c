@@ -97,6 +97,8 @@ struct drain {
 	int			 dlfd;
 
 	char			*fail_msg;	/* transient failure being retried */
+	char			*save_msg;	/* why the checkpoint lags, or NULL */
+	uint64_t		 save_ms;	/* when spool_save was last tried */
 	uint64_t		 fail_count;
 	uint64_t		 fail_since;
 	unsigned		 attempt;
@@ -796,6 +798,37 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 	return (rc);
 }
 
+/*
+ * After spool_commit or spool_save returned r (with *err): 1 means landed
+ * but the checkpoint file is behind (a full disk): say so once per cause,
+ * and carry on; records landed since may land again after a crash, which
+ * is harmless.  Leaves *err set only for -1.
+ */
+static void
+drain_saved(struct drain *d, int r, char **err)
+{
+	if (r == 1) {
+		if (d->save_msg == NULL || strcmp(d->save_msg, *err) != 0) {
+			drain_log(d, "%s; carrying on, the checkpoint is written "
+			    "once it can be", *err);
+			free(d->save_msg);
+			d->save_msg = *err;
+		} else
+			free(*err);
+		*err = NULL;
+		snprintf(d->st->last_error, sizeof d->st->last_error, "%s",
+		    d->save_msg);
+		d->save_ms = now_ms();
+		return;
+	}
+	if (r == 0 && d->save_msg != NULL) {
+		drain_log(d, "spool checkpoint written again");
+		free(d->save_msg);
+		d->save_msg = NULL;
+		d->st->last_error[0] = '\0';
+	}
+}
+
 /* Land the batch and move the checkpoint past it: 0, or -1 (transient). */
 static int
 drain_land(struct drain *d, char **err)
@@ -825,7 +858,8 @@ drain_land(struct drain *d, char **err)
 	}
 	if (drain_dead_flush(d, err) != 0)
 		return (-1);
-	return (spool_commit(d->rd, &d->pos, err));
+	drain_saved(d, spool_commit(d->rd, &d->pos, err), err);
+	return (*err == NULL ? 0 : -1);
 }
 
 /* Forget the batch in memory (landed, or to be read again). */
@@ -1214,6 +1248,11 @@ drain_loop(struct drain *d)
 			d->state = "idle";
 			drain_state(d, 0);
 			now = now_ms();
+			if (d->save_msg != NULL && now - d->save_ms >= 1000) {
+				d->save_ms = now;
+				r = spool_save(d->rd, &err) == 0 ? 0 : 1;
+				drain_saved(d, r, &err);
+			}
 			if (d->o.idle_exit_ms > 0 &&
 			    now - last_read >= d->o.idle_exit_ms &&
 			    now - last_check >= DRAIN_IDLE_CHECK_MS) {
@@ -1291,6 +1330,12 @@ drain_run(const struct config *cfg, const struct drain_opts *opts,
 	drain_loop(&d);
 
 	drain_drop_batch(&d);
+	if (d.save_msg != NULL) {
+		drain_saved(&d, spool_save(d.rd, &e) == 0 ? 0 : 1, &e);
+		if (d.save_msg != NULL)
+			drain_log(&d, "stopping with the spool checkpoint "
+			    "behind: records landed since it may land again");
+	}
 	if (d.o.idle_exit_ms == 0 || d.lockfd != -1 || d.gave_up) {
 		if (spool_stat(d.dir, &ss, &e) != 0) {
 			drain_log(&d, "%s", e);
@@ -1323,6 +1368,7 @@ out:
 	if (d.dlfd != -1)
 		close(d.dlfd);
 	free(d.fail_msg);
+	free(d.save_msg);
 	buf_release(&d.dl);
 	buf_release(&d.tmp);
 	config_mysql_addr_release(&d.addr);

@@ -938,6 +938,7 @@ struct spool_reader {
 	struct spool_visit *visits;
 	size_t		 nvisits;
 	struct spool_pos last;		/* last committed */
+	int		 unsaved;	/* the checkpoint file lags behind */
 };
 
 static void
@@ -1712,6 +1713,31 @@ out:
 	return (rc);
 }
 
+/* Remove the sealed segments read to the end and wholly landed. */
+static void
+reader_gc(struct spool_reader *r)
+{
+	struct spool_seg	*s;
+	size_t			 i;
+
+	for (i = r->nsegs; i-- > 0;) {
+		s = &r->segs[i];
+		if (s->gone) {
+			reader_remove(r, i);
+			continue;
+		}
+		if (!s->done || s->bad || s->committed < s->off ||
+		    (i == r->cur && r->fd != -1))
+			continue;
+		if (unlinkat(r->dirfd, s->name, 0) != 0 && errno != ENOENT) {
+			reader_warn(r, "cannot remove spool segment "
+			    "'%s/%s': %s", r->dir, s->name, strerror(errno));
+			continue;
+		}
+		reader_remove(r, i);
+	}
+}
+
 int
 spool_commit(struct spool_reader *r, const struct spool_pos *pos, char **err)
 {
@@ -1768,8 +1794,13 @@ spool_commit(struct spool_reader *r, const struct spool_pos *pos, char **err)
 			applied[j] = 1;
 		}
 	}
-	if (reader_write_checkpoint(r, committed, err) != 0)
-		goto out;
+	/*
+	 * If the checkpoint cannot be written (a full disk, most likely),
+	 * carry on all the same: the records are in MySQL, and a crash
+	 * would only land some of them again.  Removing the segments that
+	 * are wholly landed is what frees the space to write it.
+	 */
+	r->unsaved = reader_write_checkpoint(r, committed, err) != 0;
 	for (i = 0; i < r->nsegs; i++)
 		r->segs[i].committed = committed[i];
 	r->last = *pos;
@@ -1781,26 +1812,38 @@ spool_commit(struct spool_reader *r, const struct spool_pos *pos, char **err)
 	}
 	r->nvisits = i;
 
-	/* Sealed segments read to the end and wholly landed can go. */
-	for (i = r->nsegs; i-- > 0;) {
-		s = &r->segs[i];
-		if (s->gone) {
-			reader_remove(r, i);
-			continue;
-		}
-		if (!s->done || s->bad || s->committed < s->off ||
-		    (i == r->cur && r->fd != -1))
-			continue;
-		if (unlinkat(r->dirfd, s->name, 0) != 0 && errno != ENOENT) {
-			reader_warn(r, "cannot remove spool segment "
-			    "'%s/%s': %s", r->dir, s->name, strerror(errno));
-			continue;
-		}
-		reader_remove(r, i);
-	}
+	reader_gc(r);
 	rc = 0;
-out:
+	if (r->unsaved) {
+		free(*err);
+		*err = NULL;
+		rc = spool_save(r, err) == 0 ? 0 : 1;
+	}
 	free(applied);
+	free(committed);
+	return (rc);
+}
+
+int
+spool_save(struct spool_reader *r, char **err)
+{
+	uint64_t	*committed;
+	size_t		 i;
+	int		 rc;
+
+	if (!r->unsaved)
+		return (0);
+	/* The segment being read may be wholly landed too: free its space. */
+	if (r->fd != -1 && r->cur < r->nsegs && r->segs[r->cur].done &&
+	    r->segs[r->cur].committed >= r->segs[r->cur].off)
+		reader_close_seg(r);
+	reader_gc(r);
+	committed = xreallocarray(NULL, r->nsegs == 0 ? 1 : r->nsegs,
+	    sizeof *committed);
+	for (i = 0; i < r->nsegs; i++)
+		committed[i] = r->segs[i].committed;
+	if ((rc = reader_write_checkpoint(r, committed, err)) == 0)
+		r->unsaved = 0;
 	free(committed);
 	return (rc);
 }

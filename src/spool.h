@@ -119,9 +119,15 @@ uint64_t	 spool_reader_lists(struct spool_reader *);
 void		 spool_rewind(struct spool_reader *);
 /*
  * Durably record that every frame up to and including pos has landed, and
- * remove sealed segments that are now wholly landed.
+ * remove sealed segments that are now wholly landed.  Returns 0; -1 with
+ * *err when pos cannot be committed; 1 with *err when it is committed in
+ * memory and the segments are removed, but the checkpoint file could not
+ * be written (a full disk): reading goes on from pos, and spool_save (or
+ * the next commit) writes the file later.
  */
 int		 spool_commit(struct spool_reader *, const struct spool_pos *, char **err);
+/* Write the checkpoint file if a commit could not: 0, or -1 with *err. */
+int		 spool_save(struct spool_reader *, char **err);
 void		 spool_reader_free(struct spool_reader *);
 
 /*

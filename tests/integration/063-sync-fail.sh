@@ -138,3 +138,46 @@ expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT COUNT(*), MIN(id), MAX(id) FROM users WHERE id > 10000')" \
     "$(printf '3000\t10001\t13000')" "rows of a put that filled the disk"
 assert_eq "$(rcli EXISTS users:13001)" 0 "a record of the failed batch in redis"
+
+# --- 5. The checkpoint cannot be written (a full disk): the drain goes on ---
+# It used to land the same batch again and again, never removing a segment,
+# so a spool that had filled the disk never gave any space back.
+sql 'DELETE FROM users WHERE id > 10000'
+for i in 1 2 3; do
+	python3 -c '
+import sys
+b = int(sys.argv[1]) * 100000
+for i in range(4000):
+    print("{\"id\": %d, \"name\": \"c%d\"}" % (b + i, i))
+' "$i" >"$T/ck$i.ndjson"
+	expect_status 0 "$WTC" put --no-drain -f "$T/ck$i.ndjson"
+done
+touch "$T/disk-full"
+segs() { find "$WTC_SPOOL" -maxdepth 1 -name 'seg-*' | wc -l; }
+[ "$(segs)" -ge 3 ] || fail "expected three sealed segments, found $(segs)"
+expect_status 0 env LD_PRELOAD="$T/failsync.so" WTC_FAIL_CHECKPOINT="$T/disk-full" \
+    "$WTC" drain --once --batch 1000
+expect_grep "cannot write spool checkpoint" "$T/err"
+expect_grep "No space left on device; carrying on, the checkpoint is written once it can be" "$T/err"
+expect_grep "landed 12000 records" "$T/err"
+assert_eq "$(segs)" 0 "segments left after a drain that could not checkpoint"
+assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id >= 100000 AND id < 500000')" 12000 "rows"
+
+# A running drainer writes the checkpoint once the disk has room again.
+python3 -c '
+for i in range(100):
+    print("{\"id\": %d, \"name\": \"late\"}" % (500000 + i))' >"$T/ck4.ndjson"
+LD_PRELOAD="$T/failsync.so" WTC_FAIL_CHECKPOINT="$T/disk-full" \
+    "$WTC" drain >"$T/ckdrain.log" 2>&1 &
+CKPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $CKPID"
+expect_status 0 "$WTC" put --no-drain -f "$T/ck4.ndjson"
+late_landed() { [ "$(sql 'SELECT COUNT(*) FROM users WHERE id >= 500000')" = 100 ]; }
+wait_until 30 late_landed || { cat "$T/ckdrain.log" >&2; fail "records not landed with the checkpoint failing"; }
+wait_until 10 grep -q "carrying on" "$T/ckdrain.log" || fail "no warning about the checkpoint"
+rm -f "$T/disk-full"
+wait_until 10 grep -q "spool checkpoint written again" "$T/ckdrain.log" ||
+    { cat "$T/ckdrain.log" >&2; fail "checkpoint not written once the disk had room"; }
+kill -TERM "$CKPID"
+wait "$CKPID" || fail "drainer exit status"
+expect_status 0 "$WTC" status

@@ -8,12 +8,17 @@
  * With WTC_FAIL_SEGMENT_BYTES=N, spool segments (files named seg-*) take N
  * bytes of pwrite in all in each process, then the disk is full: a write
  * that goes past that writes what fits and the next one fails with ENOSPC.
+ *
+ * With WTC_FAIL_CHECKPOINT=FILE, creating a spool checkpoint fails with
+ * ENOSPC while FILE exists (remove it to give the disk space back).
  */
 #define _GNU_SOURCE
 #include <sys/types.h>
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +62,45 @@ pwrite64(int fd, const void *buf, size_t len, off_t off)
 		len = budget - used;
 	used += len;
 	return (real(fd, buf, len, off));
+}
+
+int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	static int	(*real)(int, const char *, int, ...);
+	const char	*p;
+	va_list		 ap;
+	mode_t		 mode = 0;
+
+	if (real == NULL)
+		real = (int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT,
+		    "openat");
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	if ((flags & O_CREAT) && strstr(path, "checkpoint") != NULL &&
+	    (p = getenv("WTC_FAIL_CHECKPOINT")) != NULL &&
+	    access(p, F_OK) == 0) {
+		errno = ENOSPC;
+		return (-1);
+	}
+	return (real(dirfd, path, flags, mode));
+}
+
+int
+openat64(int dirfd, const char *path, int flags, ...)
+{
+	va_list	 ap;
+	mode_t	 mode = 0;
+
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+	}
+	return (openat(dirfd, path, flags, mode));
 }
 
 ssize_t
