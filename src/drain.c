@@ -358,32 +358,52 @@ drain_dead_rec(struct drain *d, const struct record *rec, const char *why)
 	    rec->table, rec->version, why);
 }
 
-/* Append the batch's dead letters to DIR/dead-letter.ndjson, durably. */
+/*
+ * Append the batch's dead letters to DIR/dead-letter.ndjson, durably.  A
+ * failed append (a full disk) is cut back off, so the next one does not
+ * glue its first line to a torn one; a torn last line left by a crash gets
+ * its line end first.
+ */
 static int
 drain_dead_flush(struct drain *d, char **err)
 {
-	char	*path;
-	int	 rc = -1;
+	struct stat	 sb;
+	char		*path, last;
+	int		 rc = -1, e;
 
 	if (d->dl.len == 0)
 		return (0);
 	path = xasprintf("%s/%s", d->dir, DRAIN_DEAD_LETTER_FILE);
-	if (d->dlfd == -1 && (d->dlfd = open(path, O_WRONLY | O_APPEND |
+	if (d->dlfd == -1 && (d->dlfd = open(path, O_RDWR | O_APPEND |
 	    O_CREAT | O_CLOEXEC, 0600)) == -1) {
 		err_set(err, "cannot open dead letter file '%s': %s", path,
 		    strerror(errno));
 		goto out;
 	}
-	if (write_all(d->dlfd, d->dl.data, d->dl.len) != 0 ||
-	    fsync(d->dlfd) != 0) {
-		err_set(err, "cannot write dead letter file '%s': %s", path,
+	if (fstat(d->dlfd, &sb) != 0) {
+		err_set(err, "cannot read dead letter file '%s': %s", path,
 		    strerror(errno));
-		close(d->dlfd);
-		d->dlfd = -1;
-		goto out;
+		goto fail;
 	}
+	if (sb.st_size > 0 && (pread(d->dlfd, &last, 1, sb.st_size - 1) != 1 ||
+	    last != '\n') && write_all(d->dlfd, "\n", 1) != 0)
+		goto write_fail;
+	if (write_all(d->dlfd, d->dl.data, d->dl.len) != 0 ||
+	    fsync(d->dlfd) != 0)
+		goto write_fail;
 	buf_reset(&d->dl);
 	rc = 0;
+	goto out;
+write_fail:
+	e = errno;
+	err_set(err, "cannot write dead letter file '%s': %s", path,
+	    strerror(e));
+	if (ftruncate(d->dlfd, sb.st_size) != 0) {
+		/* The next append starts a new line after the torn one. */
+	}
+fail:
+	close(d->dlfd);
+	d->dlfd = -1;
 out:
 	free(path);
 	return (rc);

@@ -181,3 +181,28 @@ wait_until 10 grep -q "spool checkpoint written again" "$T/ckdrain.log" ||
 kill -TERM "$CKPID"
 wait "$CKPID" || fail "drainer exit status"
 expect_status 0 "$WTC" status
+
+# --- 6. A dead-letter append cut short by a full disk is cut back off -------
+# It used to stay, torn, and the next append was glued to it: a line that
+# is not JSON, holding a dead letter that list, show and retry cannot reach.
+DL="$WTC_SPOOL/dead-letter.ndjson"
+sql "ALTER TABLE users ADD CONSTRAINT age_ok CHECK (age < 150)"
+# A torn line left by a crash gets its line end before the next append.
+printf '{"torn by a crash' >"$DL"
+before=$(wc -c <"$DL")
+expect_status 0 "$WTC" put --no-drain '{"id": 600001, "name": "old", "age": 151}' \
+    '{"id": 600002, "name": "ok", "age": 1}' '{"id": 600003, "name": "older", "age": 152}'
+touch "$T/dl-full"
+expect_status 75 env LD_PRELOAD="$T/failsync.so" WTC_FAIL_DEAD_LETTER="$T/dl-full" \
+    "$WTC" drain --once --retry-for 1
+expect_grep "cannot write dead letter file" "$T/err"
+assert_eq "$(wc -c <"$DL")" "$before" "dead-letter file after a failed append"
+rm -f "$T/dl-full"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sed -n 1p "$DL")" '{"torn by a crash' "the torn line"
+assert_eq "$(sed -n '2,$p' "$DL" | python3 -c '
+import json, sys
+print(" ".join(str(json.loads(l)["record"]["id"]) for l in sys.stdin))')" \
+    "600001 600003" "dead letters after the disk had room"
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 600002')" ok "the good record"
+sql "ALTER TABLE users DROP CONSTRAINT age_ok"

@@ -11,6 +11,10 @@
  *
  * With WTC_FAIL_CHECKPOINT=FILE, creating a spool checkpoint fails with
  * ENOSPC while FILE exists (remove it to give the disk space back).
+ *
+ * With WTC_FAIL_DEAD_LETTER=FILE, while FILE exists, a write to the
+ * dead-letter file writes half of its bytes and the next one fails with
+ * ENOSPC.
  */
 #define _GNU_SOURCE
 #include <sys/types.h>
@@ -27,7 +31,7 @@
 #include <unistd.h>
 
 static int
-failsync_is_segment(int fd)
+failsync_fd_is(int fd, const char *part)
 {
 	char	 link[64], path[PATH_MAX];
 	ssize_t	 n;
@@ -36,7 +40,29 @@ failsync_is_segment(int fd)
 	if ((n = readlink(link, path, sizeof path - 1)) <= 0)
 		return (0);
 	path[n] = '\0';
-	return (strstr(path, "/seg-") != NULL);
+	return (strstr(path, part) != NULL);
+}
+
+ssize_t
+write(int fd, const void *buf, size_t len)
+{
+	static ssize_t	(*real)(int, const void *, size_t);
+	static int	 torn;
+	const char	*p;
+
+	if (real == NULL)
+		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT,
+		    "write");
+	if ((p = getenv("WTC_FAIL_DEAD_LETTER")) == NULL || access(p, F_OK) != 0 ||
+	    !failsync_fd_is(fd, "dead-letter.ndjson"))
+		return (real(fd, buf, len));
+	if (torn || len < 2) {
+		torn = 0;
+		errno = ENOSPC;
+		return (-1);
+	}
+	torn = 1;
+	return (real(fd, buf, len / 2));
 }
 
 ssize_t
@@ -51,7 +77,7 @@ pwrite64(int fd, const void *buf, size_t len, off_t off)
 		real = (ssize_t (*)(int, const void *, size_t, off_t))dlsym(
 		    RTLD_NEXT, "pwrite64");
 	if ((p = getenv("WTC_FAIL_SEGMENT_BYTES")) == NULL ||
-	    !failsync_is_segment(fd))
+	    !failsync_fd_is(fd, "/seg-"))
 		return (real(fd, buf, len, off));
 	budget = strtoul(p, NULL, 10);
 	if (used >= budget) {
