@@ -104,6 +104,8 @@ struct drain {
 	unsigned		 attempt;
 	int			 gave_up;
 
+	int			 pid_written;	/* DIR/drain.pid is ours */
+	int			 pid_failed;	/* ... and once failed */
 	const char		*state;
 	const char		*state_written;
 	uint64_t		 started;	/* unix seconds */
@@ -213,9 +215,15 @@ drain_write_pid(struct drain *d)
 	int	n;
 
 	n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
-	if (drain_write_file(d, DRAIN_PID_FILE, line, (size_t)n) != 0)
-		drain_log(d, "cannot write '%s/%s': %s", d->dir, DRAIN_PID_FILE,
-		    strerror(errno));
+	if (drain_write_file(d, DRAIN_PID_FILE, line, (size_t)n) == 0) {
+		d->pid_written = 1;
+		return;
+	}
+	/* drain_state tries again: without it status finds no drainer. */
+	if (!d->pid_failed)
+		drain_log(d, "cannot write '%s/%s': %s", d->dir,
+		    DRAIN_PID_FILE, strerror(errno));
+	d->pid_failed = 1;
 }
 
 static void
@@ -226,6 +234,7 @@ drain_remove_pid(struct drain *d)
 	path = xasprintf("%s/%s", d->dir, DRAIN_PID_FILE);
 	unlink(path);
 	free(path);
+	d->pid_written = 0;
 }
 
 /*
@@ -282,6 +291,8 @@ drain_state(struct drain *d, int force)
 	buf_adds(b, "}\n");
 	/* The state is advisory: a failure to write it is not worth a log line each time. */
 	(void)drain_write_file(d, DRAIN_STATE_FILE, b->data, b->len);
+	if (!d->pid_written && d->lockfd != -1)
+		drain_write_pid(d);
 	d->state_ms = now;
 	d->state_sum = sum;
 	d->state_written = d->state;

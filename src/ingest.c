@@ -85,6 +85,24 @@ ingest_schema_cache_path(const char *dir, const char *table)
 	return (buf_detach(&b, NULL));
 }
 
+static void
+ingest_warn(struct ingest *ing, const char *fmt, ...) WTC_PRINTF(2, 3);
+
+static void
+ingest_warn(struct ingest *ing, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (ing->opts.warn == NULL)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	ing->opts.warn(ing->opts.warn_arg, msg);
+	free(msg);
+}
+
 /* Write the schema and the id floor to the cache file, atomically. */
 static int
 ingest_cache_save(const struct ingest *ing, char **err)
@@ -205,10 +223,15 @@ ingest_load_schema(struct ingest *ing, const struct config *cfg,
 		    db_max_id(db, ing->schema, &maxid, &dberr) != 0)
 			goto fallback;
 		ing->id_floor = maxid;
+		/*
+		 * Only a later start with MySQL down needs the cache: a full
+		 * disk must not stop this one (a serve's drainer is what
+		 * gives the space back).
+		 */
 		if (ingest_cache_save(ing, &cerr) != 0) {
-			*fail = INGEST_FAIL_SPOOL;
-			err_set(err, "%s", cerr);
-			goto out;
+			ingest_warn(ing, "%s", cerr);
+			free(cerr);
+			cerr = NULL;
 		}
 		rc = 0;
 		goto out;
@@ -690,24 +713,6 @@ ingest_spool(struct ingest *ing, struct record **recs, size_t n,
 	free(p);
 	buf_release(&b);
 	return (rc);
-}
-
-static void
-ingest_warn(struct ingest *ing, const char *fmt, ...) WTC_PRINTF(2, 3);
-
-static void
-ingest_warn(struct ingest *ing, const char *fmt, ...)
-{
-	va_list	 ap;
-	char	*msg;
-
-	if (ing->opts.warn == NULL)
-		return;
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	ing->opts.warn(ing->opts.warn_arg, msg);
-	free(msg);
 }
 
 /*

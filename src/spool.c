@@ -338,6 +338,7 @@ struct spool_writer {
 	uint64_t	 zeroed;	/* bytes [0, zeroed) are written, not unwritten */
 	int		 syncing;	/* a thread is in fdatasync */
 	int		 failed;	/* SPOOL_FAIL_*: abandon segment */
+	int		 start_errno;	/* why writer_start failed */
 	uint64_t	 syncs;
 	struct spool_lost *lost;
 	size_t		 nlost;
@@ -441,17 +442,20 @@ writer_start(struct spool_writer *w, char **err)
 		if (fd == -1) {
 			if (errno == EEXIST && tries < 10)
 				continue;
+			w->start_errno = errno;
 			err_set(err, "cannot create spool segment '%s': %s",
 			    path, strerror(errno));
 			goto out;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			w->start_errno = errno;
 			err_set(err, "cannot lock spool segment '%s': %s",
 			    path, strerror(errno));
 			goto out;
 		}
 		zero_tail = w->prealloc && writer_prealloc(w, fd);
 		if (pwrite_all(fd, SPOOL_SEG_MAGIC, SPOOL_SEG_HDR, 0) != 0) {
+			w->start_errno = errno;
 			err_set(err, "cannot write spool segment '%s': %s",
 			    path, strerror(errno));
 			goto out;
@@ -469,6 +473,7 @@ writer_start(struct spool_writer *w, char **err)
 			e = errno;
 		}
 		if (e != EEXIST || tries >= 10) {
+			w->start_errno = e;
 			err_set(err, "cannot create spool segment '%s': %s",
 			    path, strerror(e));
 			goto out;
@@ -480,6 +485,7 @@ writer_start(struct spool_writer *w, char **err)
 	free(tmp);
 	tmp = NULL;
 	if (sync_dir(w->dirfd) != 0) {
+		w->start_errno = errno;
 		err_set(err, "cannot sync spool directory '%s': %s", w->dir,
 		    strerror(errno));
 		unlinkat(w->dirfd, name, 0);
@@ -675,8 +681,23 @@ spool_writer_open(const char *dir, char **err)
 	w->prealloc = (s = getenv("WTC_SPOOL_PREALLOC")) == NULL ||
 	    strcmp(s, "0") != 0;
 
-	if (open_dir(dir, 1, &w->dirfd, err) != 0 ||
-	    writer_start(w, err) != 0) {
+	if (open_dir(dir, 1, &w->dirfd, err) != 0) {
+		spool_writer_close(w, NULL);
+		return (NULL);
+	}
+	if (writer_start(w, err) != 0) {
+		/*
+		 * A full disk may clear: open all the same, and let each
+		 * append try again (and fail) until it does.  Anything else
+		 * (permissions, say) is for the caller to know now.
+		 */
+		if (w->start_errno == ENOSPC || w->start_errno == EDQUOT) {
+			if (err != NULL) {
+				free(*err);
+				*err = NULL;
+			}
+			return (w);
+		}
 		spool_writer_close(w, NULL);
 		return (NULL);
 	}
@@ -857,12 +878,26 @@ spool_writer_syncs(struct spool_writer *w)
 int
 spool_writer_close(struct spool_writer *w, char **err)
 {
-	size_t	 i;
-	int	 rc = 0;
+	uint64_t	 last;
+	size_t		 i;
+	int		 rc = 0;
 
 	if (w == NULL)
 		return (0);
-	if (w->dirfd != -1 && w->seq > 0 && spool_sync(w, w->seq, err) != 0)
+	/*
+	 * Sync the last record that can still be made durable: those lost to
+	 * a failed write or sync were refused when they were, not now.
+	 */
+	pthread_mutex_lock(&w->lock);
+	last = w->seq;
+	for (i = 0; i < w->nlost; i++) {
+		if (last > w->lost[i].from && last <= w->lost[i].to) {
+			last = w->lost[i].from;
+			i = (size_t)-1;		/* look again from the start */
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (w->dirfd != -1 && last > 0 && spool_sync(w, last, err) != 0)
 		rc = -1;
 	pthread_mutex_lock(&w->lock);
 	if (writer_seal(w, rc == 0 ? err : NULL) != 0)

@@ -206,3 +206,24 @@ print(" ".join(str(json.loads(l)["record"]["id"]) for l in sys.stdin))')" \
     "600001 600003" "dead letters after the disk had room"
 assert_eq "$(sql 'SELECT name FROM users WHERE id = 600002')" ok "the good record"
 sql "ALTER TABLE users DROP CONSTRAINT age_ok"
+
+# --- 7. serve starts on a full disk, and its drainer with it ----------------
+# It used to exit 74 at once (the schema cache and a segment header), so a
+# serve restarted while the disk was full ran no drainer to give space back.
+LD_PRELOAD="$T/failsync.so" WTC_FAIL_SEGMENT_BYTES=0 WTC_FAIL_WRITE_PATH=/schema- \
+    "$WTC" serve --listen 127.0.0.1:0 2>"$T/full-serve.err" &
+SPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $SPID"
+wait_until 15 grep -q "listening on" "$T/full-serve.err" ||
+    { cat "$T/full-serve.err" >&2; fail "serve did not start on a full disk"; }
+expect_grep "warning: cannot write schema cache" "$T/full-serve.err"
+URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/full-serve.err")
+code=$(curl -s -o "$T/body" -w '%{http_code}' -X POST "$URL/write-through" \
+    -H 'Content-Type: application/json' -d '{"id": 700001, "name": "full"}')
+assert_eq "$code" 503 "a write on a full disk"
+expect_grep "No space left on device" "$T/body"
+curl -s "$URL/healthz" >"$T/health"
+expect_grep '"drainer": "running"' "$T/health"
+kill -TERM "$SPID"
+wait "$SPID" || fail "serve exited $? on SIGTERM"
+assert_eq "$(rcli EXISTS users:700001)" 0 "the refused record in redis"

@@ -14,7 +14,8 @@
  *
  * With WTC_FAIL_DEAD_LETTER=FILE, while FILE exists, a write to the
  * dead-letter file writes half of its bytes and the next one fails with
- * ENOSPC.
+ * ENOSPC.  With WTC_FAIL_WRITE_PATH=PART, writes to files whose path
+ * holds PART fail with ENOSPC.
  */
 #define _GNU_SOURCE
 #include <sys/types.h>
@@ -53,6 +54,11 @@ write(int fd, const void *buf, size_t len)
 	if (real == NULL)
 		real = (ssize_t (*)(int, const void *, size_t))dlsym(RTLD_NEXT,
 		    "write");
+	if ((p = getenv("WTC_FAIL_WRITE_PATH")) != NULL && *p != '\0' &&
+	    failsync_fd_is(fd, p)) {
+		errno = ENOSPC;
+		return (-1);
+	}
 	if ((p = getenv("WTC_FAIL_DEAD_LETTER")) == NULL || access(p, F_OK) != 0 ||
 	    !failsync_fd_is(fd, "dead-letter.ndjson"))
 		return (real(fd, buf, len));
