@@ -54,7 +54,7 @@
 struct drain_table {
 	char		*name;
 	struct schema	*schema;	/* NULL until loaded */
-	uint64_t	 schema_seq;	/* the landing attempt that loaded it */
+	uint64_t	 checked_ms;	/* schema found current after a 1054/1146 */
 	struct record	**recs;		/* this batch's records for the table */
 	size_t		 n;
 	size_t		 cap;
@@ -66,7 +66,12 @@ struct drain_table {
 	int		 missing;	/* hold its records without trying */
 	int		 held;		/* DIR/held-NAME may hold records */
 	struct spool_writer *hold;	/* open on DIR/held-NAME */
+	struct record	**hq;		/* to hold once the batch has landed */
+	size_t		 nhq;
+	size_t		 hqcap;
 	uint64_t	 check_ms;	/* when to look for the table again */
+	char		*why;		/* why its held records wait, or NULL */
+	uint64_t	 reload_ms;	/* schema last read for an unknown column */
 	unsigned	 attempt;
 };
 
@@ -92,7 +97,6 @@ struct drain {
 	uint64_t		 dead;		/* the batch's dead letters ... */
 	uint64_t		 dead_raw;	/* ... of which undecodable */
 	uint64_t		 held;		/* the batch's records held */
-	uint64_t		 seq;		/* landing attempts so far */
 	struct buf		 dl;		/* their lines, written at commit */
 	int			 dlfd;
 
@@ -564,6 +568,87 @@ drain_no_table(struct drain *d, const char *table, char **err)
 }
 
 /*
+ * The failure being retried is over: the last error is now why a table's
+ * records are held, if any are, else nothing.
+ */
+static void
+drain_error_clear(struct drain *d)
+{
+	size_t	i;
+
+	for (i = 0; i < d->ntables; i++) {
+		if (d->tables[i].why != NULL) {
+			snprintf(d->st->last_error, sizeof d->st->last_error,
+			    "%s", d->tables[i].why);
+			return;
+		}
+	}
+	d->st->last_error[0] = '\0';
+}
+
+/*
+ * Read the table's schema from MySQL: 0; -1 (transient); -2 when the table
+ * does not exist or wtc cannot use it (*err says which).
+ */
+static int
+drain_load_schema(struct drain *d, struct drain_table *t, struct schema **out,
+    char **err)
+{
+	int	r;
+
+	if ((r = db_load_schema(d->db, t->name, out, err)) != 0)
+		return (r == -2 ? -2 : -1);
+	if (*out == NULL) {
+		drain_no_table(d, t->name, err);
+		return (-2);
+	}
+	if ((*out)->version_col < 0) {
+		schema_free(*out);
+		*out = NULL;
+		err_set(err, "table '%s' has no %s column; run 'wtc init'",
+		    t->name, SCHEMA_VERSION_COLUMN);
+		return (-2);
+	}
+	return (0);
+}
+
+/*
+ * MySQL said that a column (1054) or a table (1146) does not exist: did
+ * the table change under us?  Returns 0 when it is as we have it (a
+ * trigger's statement failed: MySQL rejects the data), -1 when it changed
+ * (load it again and retry), -2 with *err when it is gone.
+ */
+static int
+drain_check_schema(struct drain *d, struct drain_table *t, char **err)
+{
+	struct schema	*now = NULL;
+	struct buf	 a = BUF_INIT, b = BUF_INIT;
+	char		*e = NULL;
+	int		 r, same;
+
+	/* Checked a moment ago: a split's next failure is the same one. */
+	if (t->checked_ms != 0 && now_ms() - t->checked_ms < 1000)
+		return (0);
+	if ((r = drain_load_schema(d, t, &now, &e)) != 0) {
+		if (r == -2)
+			*err = e;
+		else
+			free(e);
+		return (r);
+	}
+	schema_to_text(t->schema, &a);
+	schema_to_text(now, &b);
+	same = a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+	buf_release(&a);
+	buf_release(&b);
+	schema_free(now);
+	if (!same)
+		return (-1);
+	t->checked_ms = now_ms();
+	return (0);
+}
+
+/*
  * Connect if needed and load the table's schema: 0; -1 (transient); -2
  * when the table does not exist or wtc cannot use it (*err says which).
  */
@@ -580,13 +665,9 @@ drain_prepare(struct drain *d, struct drain_table *t, char **err)
 	d->db_used_ms = now_ms();
 	if (t->schema != NULL)
 		return (0);
-	if ((r = db_load_schema(d->db, t->name, &t->schema, err)) != 0)
-		return (r == -2 ? -2 : -1);
-	if (t->schema == NULL) {
-		drain_no_table(d, t->name, err);
-		return (-2);
-	}
-	t->schema_seq = d->seq;
+	if ((r = drain_load_schema(d, t, &t->schema, err)) != 0)
+		return (r);
+	t->checked_ms = 0;
 	return (0);
 }
 
@@ -614,24 +695,21 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 		return (-1);
 	}
 	no = db_last_errno(d->db);
-	if (no == DB_ER_NO_SUCH_TABLE) {
-		schema_free(t->schema);
-		t->schema = NULL;
-		free(e);
-		drain_no_table(d, t->name, err);
-		return (-2);
-	}
-	if (no == DRAIN_ER_BAD_FIELD && t->schema_seq != d->seq) {
+	if (no == DB_ER_NO_SUCH_TABLE || no == DRAIN_ER_BAD_FIELD) {
 		/*
-		 * The table may have changed under us: reload its schema and
-		 * retry.  With a schema loaded for this very attempt, it is
-		 * the statement itself (a trigger naming a column that is
-		 * not there, say): MySQL rejects the data.
+		 * Gone, or changed under us (load it again and retry)?  If
+		 * it is as we have it, a trigger's statement failed: MySQL
+		 * rejects the data.
 		 */
-		schema_free(t->schema);
-		t->schema = NULL;
-		*err = e;
-		return (-1);
+		if ((rc = drain_check_schema(d, t, err)) != 0) {
+			schema_free(t->schema);
+			t->schema = NULL;
+			if (rc == -2)
+				free(e);
+			else
+				*err = e;
+			return (rc);
+		}
 	}
 	if (n == 1) {
 		recs[0]->flags |= RECORD_REJECTED;
@@ -712,17 +790,30 @@ drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
 }
 
 /*
- * Append recs to the table's held spool and sync it: 0, or -1 with *err
- * (transient: the batch is read again).
+ * Hold recs: they are written to the table's held spool once the rest of
+ * the batch has landed (drain_hold_write), so that a batch read again
+ * after a failure does not hold them twice.
  */
+static void
+drain_hold(struct drain_table *t, struct record **recs, size_t n)
+{
+	if (t->nhq + n > t->hqcap) {
+		t->hqcap = t->nhq + n < 64 ? 64 : (t->nhq + n) * 2;
+		t->hq = xreallocarray(t->hq, t->hqcap, sizeof *t->hq);
+	}
+	memcpy(t->hq + t->nhq, recs, n * sizeof *recs);
+	t->nhq += n;
+}
+
+/* Write what the batch holds for t and sync it: 0, or -1 with *err. */
 static int
-drain_hold(struct drain *d, struct drain_table *t, struct record **recs,
-    size_t n, char **err)
+drain_hold_write(struct drain *d, struct drain_table *t, char **err)
 {
 	struct buf	 b = BUF_INIT;
 	uint64_t	 seq = 0;
+	const void	**p;
 	char		*path;
-	size_t		 i;
+	size_t		*off, *len, i, n = t->nhq;
 	int		 rc = -1;
 
 	if (n == 0)
@@ -735,28 +826,37 @@ drain_hold(struct drain *d, struct drain_table *t, struct record **recs,
 			return (-1);
 	}
 	t->held = 1;
+	p = xreallocarray(NULL, n, sizeof *p);
+	off = xreallocarray(NULL, n, sizeof *off);
+	len = xreallocarray(NULL, n, sizeof *len);
 	for (i = 0; i < n; i++) {
-		buf_reset(&b);
-		record_encode(recs[i], &b);
-		if (spool_append(t->hold, b.data, b.len, &seq, err) != 0)
-			goto out;
+		off[i] = b.len;
+		record_encode(t->hq[i], &b);
+		len[i] = b.len - off[i];
 	}
-	if (spool_sync(t->hold, seq, err) != 0)
+	for (i = 0; i < n; i++)
+		p[i] = b.data + off[i];
+	if (spool_appendv(t->hold, p, len, n, &seq, err) != 0 ||
+	    spool_sync(t->hold, seq, err) != 0)
 		goto out;
 	d->held += n;
+	t->nhq = 0;
 	rc = 0;
 out:
+	free(len);
+	free(off);
+	free(p);
 	buf_release(&b);
 	return (rc);
 }
 
 /*
  * The table does not exist or cannot take records (why, owned): hold recs
- * and look for it again later.  Returns as drain_hold.
+ * and look for it again later.  Returns 0.
  */
 static int
 drain_missing(struct drain *d, struct drain_table *t, struct record **recs,
-    size_t n, char *why, char **err)
+    size_t n, char *why)
 {
 	char	*path;
 
@@ -767,13 +867,29 @@ drain_missing(struct drain *d, struct drain_table *t, struct record **recs,
 		free(path);
 		t->missing = 1;
 	}
+	free(t->why);
+	t->why = why;
 	snprintf(d->st->last_error, sizeof d->st->last_error, "%s", why);
-	free(why);
 	t->check_ms = now_ms() + drain_backoff_ms(t->attempt,
 	    drain_random(d));
 	if (t->attempt < 32)
 		t->attempt++;
-	return (drain_hold(d, t, recs, n, err));
+	drain_hold(t, recs, n);
+	return (0);
+}
+
+/* Bind rec to s: the index of a field s does not know, or -1. */
+static int
+drain_unbound(struct record *rec, const struct schema *s)
+{
+	size_t	j;
+
+	record_bind(rec, s);
+	for (j = 0; j < rec->nfields; j++) {
+		if (rec->fields[j].col < 0)
+			return ((int)j);
+	}
+	return (-1);
 }
 
 /* Land one table's part of the batch: 0, or -1 (transient). */
@@ -781,28 +897,49 @@ static int
 drain_land_table(struct drain *d, struct drain_table *t, char **err)
 {
 	struct record	*rec, **older, **all;
+	struct schema	*fresh = NULL;
 	char		*why = NULL;
-	size_t		 i, j, kept = 0, nolder = 0, nall;
-	int		 rc;
+	size_t		 i, kept = 0, nolder = 0, nall;
+	int		 rc, k;
 
-	if (t->missing)
-		return (drain_hold(d, t, t->recs, t->n, err));
+	if (t->missing) {
+		drain_hold(t, t->recs, t->n);
+		return (0);
+	}
 	if ((rc = drain_prepare(d, t, &why)) == -2)
-		return (drain_missing(d, t, t->recs, t->n, why, err));
+		return (drain_missing(d, t, t->recs, t->n, why));
 	if (rc != 0) {
 		*err = why;
 		return (-1);
 	}
+	/*
+	 * A column the schema we have does not know: the table may have
+	 * gained it since we read it (put and serve read it afresh).  Read
+	 * it again, at most once a second, before calling the record bad.
+	 */
+	for (i = 0; i < t->n; i++) {
+		if (drain_unbound(t->recs[i], t->schema) >= 0)
+			break;
+	}
+	if (i < t->n && now_ms() - t->reload_ms >= 1000) {
+		t->reload_ms = now_ms();
+		if ((rc = drain_load_schema(d, t, &fresh, &why)) == -2) {
+			schema_free(t->schema);
+			t->schema = NULL;
+			return (drain_missing(d, t, t->recs, t->n, why));
+		}
+		if (rc != 0) {
+			*err = why;
+			return (-1);
+		}
+		schema_free(t->schema);
+		t->schema = fresh;
+	}
 	for (i = 0; i < t->n; i++) {
 		rec = t->recs[i];
-		record_bind(rec, t->schema);
-		for (j = 0; j < rec->nfields; j++) {
-			if (rec->fields[j].col < 0)
-				break;
-		}
-		if (j < rec->nfields) {
+		if ((k = drain_unbound(rec, t->schema)) >= 0) {
 			why = xasprintf("column '%s' is not in table '%s'",
-			    rec->fields[j].name, t->name);
+			    rec->fields[k].name, t->name);
 			drain_dead_rec(d, rec, why);
 			free(why);
 			continue;
@@ -821,7 +958,7 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 			if ((rec->flags & RECORD_REJECTED) == 0)
 				all[nall++] = rec;
 		}
-		rc = drain_missing(d, t, all, nall, why, err);
+		rc = drain_missing(d, t, all, nall, why);
 		free(all);
 	} else if (rc != 0)
 		*err = why;
@@ -856,7 +993,7 @@ drain_saved(struct drain *d, int r, char **err)
 		drain_log(d, "spool checkpoint written again");
 		free(d->save_msg);
 		d->save_msg = NULL;
-		d->st->last_error[0] = '\0';
+		drain_error_clear(d);
 	}
 }
 
@@ -868,10 +1005,9 @@ drain_land(struct drain *d, char **err)
 	struct record		*rec;
 	size_t			 i;
 
-	d->seq++;
 	d->held = 0;
 	for (i = 0; i < d->ntables; i++)
-		d->tables[i].n = 0;
+		d->tables[i].n = d->tables[i].nhq = 0;
 	for (i = 0; i < d->nbatch; i++) {
 		rec = d->batch[i];
 		if (t == NULL || strcmp(t->name, rec->table) != 0)
@@ -885,6 +1021,10 @@ drain_land(struct drain *d, char **err)
 	for (i = 0; i < d->ntables; i++) {
 		if (d->tables[i].n > 0 &&
 		    drain_land_table(d, &d->tables[i], err) != 0)
+			return (-1);
+	}
+	for (i = 0; i < d->ntables; i++) {
+		if (drain_hold_write(d, &d->tables[i], err) != 0)
 			return (-1);
 	}
 	if (drain_dead_flush(d, err) != 0)
@@ -922,7 +1062,7 @@ drain_landed(struct drain *d)
 		    d->fail_count, d->fail_count == 1 ? "" : "s");
 		free(d->fail_msg);
 		d->fail_msg = NULL;
-		st->last_error[0] = '\0';
+		drain_error_clear(d);
 	}
 	d->fail_count = 0;
 	d->fail_since = 0;
@@ -1042,32 +1182,35 @@ drain_fill(struct drain *d, char **err)
 
 /* Held tables --------------------------------------------------------------- */
 
-/* Land what DIR/held-NAME holds, the table being usable again: 0 or -1. */
+/*
+ * Land what DIR/held-NAME holds, the table being usable again: 0, or -1
+ * (with *err unless the table went missing again, which was said).
+ */
 static int
-drain_unhold(struct drain *d, struct drain_table *t)
+drain_unhold(struct drain *d, struct drain_table *t, char **err)
 {
 	struct spool_reader	*rd, *main_rd = d->rd;
 	struct spool_stats	 ss;
-	char			*path, *err = NULL;
+	char			*path;
 	int			 once = d->o.once, r, rc = -1;
 
 	path = spool_held_dir(d->dir, t->name);
 	if (t->hold != NULL) {
-		r = spool_writer_close(t->hold, &err);
+		r = spool_writer_close(t->hold, err);
 		t->hold = NULL;
 		if (r != 0)
 			goto out;	/* its records were synced: not lost */
 	}
-	if ((rd = spool_reader_open(path, drain_warn, d, &err)) == NULL)
+	if ((rd = spool_reader_open(path, drain_warn, d, err)) == NULL)
 		goto out;
 	d->rd = rd;
 	d->o.once = 1;		/* nobody writes there: no waiting for more */
 	while (!*d->stop && !t->missing) {
-		if ((r = drain_fill(d, &err)) == 0) {
+		if ((r = drain_fill(d, err)) == 0) {
 			rc = 0;
 			break;
 		}
-		if (r == -1 || drain_land(d, &err) != 0) {
+		if (r == -1 || drain_land(d, err) != 0) {
 			spool_rewind(d->rd);
 			drain_drop_batch(d);
 			drain_disconnect(d);
@@ -1078,18 +1221,36 @@ drain_unhold(struct drain *d, struct drain_table *t)
 	d->o.once = once;
 	d->rd = main_rd;
 	spool_reader_free(rd);
-	if (rc == 0 && (spool_stat(path, &ss, &err) != 0 ||
-	    (ss.records == 0 && spool_destroy(path, &err) != 0)))
+	if (rc == 0 && (spool_stat(path, &ss, err) != 0 ||
+	    (ss.records == 0 && spool_destroy(path, err) != 0)))
 		rc = -1;
 	if (rc == 0 && ss.records > 0)
 		rc = -1;
 out:
-	if (err != NULL) {
-		drain_log(d, "%s", err);
-		free(err);
-	}
 	free(path);
 	return (rc);
+}
+
+/*
+ * Why t's held records cannot land (msg, owned), or NULL once they have:
+ * logged once per cause, and kept as the last error (for status and the
+ * exit of drain --once) while any table's records are held.
+ */
+static void
+drain_held_error(struct drain *d, struct drain_table *t, char *msg)
+{
+	if (msg == NULL) {
+		free(t->why);
+		t->why = NULL;
+		drain_error_clear(d);
+		return;
+	}
+	if (t->why == NULL || strcmp(t->why, msg) != 0)
+		drain_log(d, "%s: table '%s' keeps its records held", msg,
+		    t->name);
+	free(t->why);
+	t->why = msg;
+	snprintf(d->st->last_error, sizeof d->st->last_error, "%s", msg);
 }
 
 /*
@@ -1113,23 +1274,21 @@ drain_held_poll(struct drain *d, int force)
 				drain_log(d, "table '%s' can take records "
 				    "again: landing the ones held", t->name);
 			t->missing = 0;
-			if (drain_unhold(d, t) == 0) {
+			if (drain_unhold(d, t, &err) == 0) {
 				t->held = 0;
 				t->attempt = 0;
-				d->st->last_error[0] = '\0';
+				drain_held_error(d, t, NULL);
 				continue;
 			}
+			if (err != NULL)
+				drain_held_error(d, t, err);
+			err = NULL;
 		} else {
 			if (r == -2) {
-				/* Say so once a run; keep it for the exit. */
-				if (t->attempt == 0)
-					drain_log(d, "%s: its records stay held",
-					    err);
-				snprintf(d->st->last_error,
-				    sizeof d->st->last_error, "%s", err);
 				t->missing = 1;
-			}
-			free(err);
+				drain_held_error(d, t, err);
+			} else
+				free(err);
 			err = NULL;
 		}
 		t->check_ms = now_ms() + drain_backoff_ms(t->attempt,
@@ -1392,6 +1551,8 @@ out:
 		}
 		free(d.tables[i].name);
 		free(d.tables[i].recs);
+		free(d.tables[i].hq);
+		free(d.tables[i].why);
 	}
 	free(d.tables);
 	free(d.batch);

@@ -2004,7 +2004,9 @@ spool_destroy(const char *dir, char **err)
 	}
 	fd = dirfd(dp);
 	while ((de = readdir(dp)) != NULL) {
+		/* tmp-seg-*: a writer killed while creating a segment */
 		if ((strncmp(de->d_name, "seg-", 4) == 0 ||
+		    strncmp(de->d_name, "tmp-seg-", 8) == 0 ||
 		    strncmp(de->d_name, SPOOL_CHECKPOINT,
 		    strlen(SPOOL_CHECKPOINT)) == 0) &&
 		    unlinkat(fd, de->d_name, 0) != 0 && errno != ENOENT) {

@@ -94,3 +94,80 @@ assert_eq "$(wc -l <"$DL" | tr -d ' ')" "1" "dead letters"
 expect_grep "Unknown column 'nope'" "$DL"
 expect_grep '"id":5' "$DL"
 assert_eq "$(sql 'SELECT name FROM users WHERE id = 6')" "Fay" "users landed"
+
+# Held records meet the same trigger once pets is back: dead-lettered too,
+# not retried for ever.  A leftover tmp-seg-* (a writer killed while it
+# created a segment) does not keep the held directory.
+sql "DROP TRIGGER pets_bi"
+expect_status 0 "$WTC" put --no-drain --table pets '{"id": 7, "name": "Ike"}'
+sql "DROP TABLE pets"
+expect_status 75 "$WTC" drain --once
+: >"$HELD/tmp-seg-0000000000000000-1-00000000.wtc"
+expect_status 0 "$WTC" --table pets init
+sql "CREATE TRIGGER pets_bi BEFORE INSERT ON pets FOR EACH ROW INSERT INTO audit (nope) VALUES (1)"
+expect_status 0 timeout 60 "$WTC" drain --once
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "2" "dead letters"
+expect_grep '"id":7' "$DL"
+[ ! -e "$HELD" ] || fail "held spool left behind: $(ls -a "$HELD")"
+
+# A trigger writing to a table that does not exist: MySQL rejects the data
+# (its own message kept); pets itself is there, so nothing is held.
+sql "DROP TRIGGER pets_bi"
+sql "CREATE TRIGGER pets_bi BEFORE INSERT ON pets FOR EACH ROW INSERT INTO nosuch (a) VALUES (1)"
+expect_status 0 "$WTC" put --no-drain --table pets '{"id": 8, "name": "Jo"}'
+expect_status 0 timeout 60 "$WTC" drain --once
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "3" "dead letters"
+expect_grep "Table 'wtc.nosuch' doesn't exist" "$DL"
+[ ! -e "$HELD" ] || fail "pets held although it exists"
+sql "DROP TRIGGER pets_bi"
+
+# A table made again without wtc init (no _wtc_version) cannot take the
+# records: they are held, and the other tables go on.
+expect_status 0 "$WTC" put --no-drain --table pets '{"id": 9, "name": "Kit"}'
+expect_status 0 "$WTC" put --no-drain '{"id": 9, "name": "Kay"}'
+sql "DROP TABLE pets"
+sql "CREATE TABLE pets (id BIGINT PRIMARY KEY, name VARCHAR(255))"
+expect_status 75 "$WTC" drain --once
+expect_grep "table 'pets' has no _wtc_version column; run 'wtc init'" "$T/err"
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 9')" "Kay" "users went on"
+expect_status 0 "$WTC" --table pets init
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM pets WHERE id = 9')" "Kit" "held record after init"
+
+# A transient failure of another table's part: the batch is read again,
+# and what it holds is written once, not once per attempt.
+sql "CREATE TABLE flaky (a INT)"
+sql "INSERT INTO flaky VALUES (1)"
+MYSQL_PWD="$DB_PASSWORD" mariadb --no-defaults -S "$MARIADB_SOCK" -uwtc -N -B wtc \
+    --delimiter='//' -e "CREATE TRIGGER users_flaky BEFORE INSERT ON users FOR EACH ROW
+    IF (SELECT COUNT(*) FROM flaky) > 0 THEN
+        SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'test deadlock';
+    END IF //"
+expect_status 0 "$WTC" put --no-drain --table pets '{"id": 10, "name": "Lu"}' '{"id": 11, "name": "Mo"}'
+expect_status 0 "$WTC" put --no-drain '{"id": 10, "name": "Lee"}'
+sql "DROP TABLE pets"
+expect_status 75 "$WTC" drain --once --retry-for 2
+expect_grep "test deadlock" "$T/err"
+sql "DELETE FROM flaky"
+expect_status 75 "$WTC" drain --once
+expect_grep "2 held, 2 left" "$T/err"
+expect_status 0 "$WTC" --table pets init
+expect_status 0 "$WTC" drain --once
+expect_grep "landed 2 records" "$T/err"
+sql "DROP TRIGGER users_flaky"
+
+# A column added while a drainer runs: put knows it at once; the drainer
+# reads the table again instead of dead-lettering the record.
+"$WTC" drain >"$T/drain2.log" 2>&1 &
+dpid=$!
+EXTRA_PIDS="$EXTRA_PIDS $dpid"
+expect_status 0 "$WTC" put --no-drain '{"id": 12, "name": "Ned"}'
+ned_landed() { [ "$(sql 'SELECT COUNT(*) FROM users WHERE id = 12')" = 1 ]; }
+wait_until 30 ned_landed || fail "the running drainer landed nothing"
+sql "ALTER TABLE users ADD COLUMN nick VARCHAR(20)"
+expect_status 0 "$WTC" put --no-drain '{"id": 13, "name": "Ola", "nick": "O"}'
+nick_landed() { [ "$(sql 'SELECT nick FROM users WHERE id = 13')" = O ]; }
+wait_until 30 nick_landed || { cat "$T/drain2.log" >&2; fail "record with the new column not landed"; }
+kill -TERM $dpid
+wait $dpid || fail "drainer exit status"
+assert_eq "$(wc -l <"$DL" | tr -d ' ')" "3" "dead letters"
