@@ -813,7 +813,7 @@ drain_hold_write(struct drain *d, struct drain_table *t, char **err)
 	uint64_t	 seq = 0;
 	const void	**p;
 	char		*path;
-	size_t		*off, *len, i, n = t->nhq;
+	size_t		*len, n = t->nhq;
 	int		 rc = -1;
 
 	if (n == 0)
@@ -827,15 +827,8 @@ drain_hold_write(struct drain *d, struct drain_table *t, char **err)
 	}
 	t->held = 1;
 	p = xreallocarray(NULL, n, sizeof *p);
-	off = xreallocarray(NULL, n, sizeof *off);
 	len = xreallocarray(NULL, n, sizeof *len);
-	for (i = 0; i < n; i++) {
-		off[i] = b.len;
-		record_encode(t->hq[i], &b);
-		len[i] = b.len - off[i];
-	}
-	for (i = 0; i < n; i++)
-		p[i] = b.data + off[i];
+	record_encode_all(t->hq, n, &b, p, len);
 	if (spool_appendv(t->hold, p, len, n, &seq, err) != 0 ||
 	    spool_sync(t->hold, seq, err) != 0)
 		goto out;
@@ -844,7 +837,6 @@ drain_hold_write(struct drain *d, struct drain_table *t, char **err)
 	rc = 0;
 out:
 	free(len);
-	free(off);
 	free(p);
 	buf_release(&b);
 	return (rc);

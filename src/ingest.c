@@ -690,26 +690,18 @@ ingest_spool(struct ingest *ing, struct record **recs, size_t n,
 {
 	struct buf	 b = BUF_INIT;
 	const void	**p;
-	size_t		*off, *len, i;
+	size_t		*len;
 	int		 rc = -1;
 
 	if (n == 0)
 		return (0);
 	p = xreallocarray(NULL, n, sizeof *p);
-	off = xreallocarray(NULL, n, sizeof *off);
 	len = xreallocarray(NULL, n, sizeof *len);
-	for (i = 0; i < n; i++) {
-		off[i] = b.len;
-		record_encode(recs[i], &b);
-		len[i] = b.len - off[i];
-	}
-	for (i = 0; i < n; i++)
-		p[i] = b.data + off[i];
+	record_encode_all(recs, n, &b, p, len);
 	/* All or nothing: a failed write leaves none of them in the spool. */
 	if (spool_appendv(ing->spool, p, len, n, seq, err) == 0)
 		rc = spool_flush(ing->spool, *seq, err);
 	free(len);
-	free(off);
 	free(p);
 	buf_release(&b);
 	return (rc);

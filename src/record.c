@@ -1568,6 +1568,24 @@ rec_get_varint(const unsigned char **pp, const unsigned char *end,
 	return (-1);
 }
 
+void
+record_encode_all(struct record *const *recs, size_t n, struct buf *out,
+    const void **p, size_t *len)
+{
+	size_t	i, off;
+
+	buf_reset(out);
+	for (i = 0; i < n; i++) {
+		off = out->len;
+		record_encode(recs[i], out);
+		len[i] = out->len - off;
+	}
+	for (i = off = 0; i < n; i++) {
+		p[i] = out->data + off;
+		off += len[i];
+	}
+}
+
 int
 record_decode(const void *data, size_t size, struct record **out, char **err)
 {

@@ -130,6 +130,12 @@ int		 record_key_split(char *s, size_t npk, const char **pk,
 
 /* Spool payload form. */
 void		 record_encode(const struct record *, struct buf *out);
+/*
+ * Encode n records one after the other into out (reset first); p[i] and
+ * len[i] locate each, valid until out changes (for spool_appendv).
+ */
+void		 record_encode_all(struct record *const *, size_t n,
+		    struct buf *out, const void **p, size_t *len);
 int		 record_decode(const void *, size_t, struct record **out, char **err);
 
 /* Bind a decoded record's fields to schema columns by name (sets col; -1 if absent). */
