@@ -563,7 +563,15 @@ writer_flush(struct spool_writer *w, char **err)
 	if (w->out.len == 0)
 		return (0);
 	writer_zero_ahead(w);
-	if (pwrite_all(w->fd, w->out.data, w->out.len, w->size) != 0) {
+	/*
+	 * The first frame's header goes last: until it is there, a reader
+	 * of this live segment sees no frame at all, so a write that fails
+	 * halfway (a full disk), which is then cut off, has not been read
+	 * and landed in part already.
+	 */
+	if (pwrite_all(w->fd, w->out.data + SPOOL_FRAME_HDR,
+	    w->out.len - SPOOL_FRAME_HDR, w->size + SPOOL_FRAME_HDR) != 0 ||
+	    pwrite_all(w->fd, w->out.data, SPOOL_FRAME_HDR, w->size) != 0) {
 		msg = xasprintf("cannot write spool segment '%s': %s", w->path,
 		    strerror(errno));
 		if (ftruncate(w->fd, (off_t)w->size) != 0) {

@@ -34,6 +34,11 @@
  * it passes the size limit, so any number of writers share one spool with
  * no coordination.  A segment whose lock is free is sealed.
  *
+ * Each write of buffered frames puts the first frame's header last, so a
+ * reader sees none of a write that fails halfway (and is cut off) unless
+ * the writer dies in between; that, like any record spooled by a writer
+ * killed before it acknowledged it, may land.
+ *
  * Durability: spool_append only buffers (until spool_flush or spool_sync:
  * a segment is rotated only between writes, so one may pass the size
  * limit by a write); a record is acknowledged only after

@@ -139,6 +139,23 @@ assert_eq "$(sql 'SELECT COUNT(*), MIN(id), MAX(id) FROM users WHERE id > 10000'
     "$(printf '3000\t10001\t13000')" "rows of a put that filled the disk"
 assert_eq "$(rcli EXISTS users:13001)" 0 "a record of the failed batch in redis"
 
+# The same with a drainer running: it must not read the start of the
+# failed write in the moment before it is cut off (the shim waits 2 s
+# after the part that fits, as a slow disk would), and land it.
+sql 'DELETE FROM users WHERE id > 10000'
+rcli FLUSHALL >/dev/null
+"$WTC" drain >"$T/race-drain.log" 2>&1 &
+RPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $RPID"
+expect_status 74 env LD_PRELOAD="$T/failsync.so" WTC_FAIL_SEGMENT_BYTES=2900000 \
+    WTC_FAIL_SEGMENT_DELAY_MS=2000 "$WTC" put --no-drain --batch 3000 -f "$T/full.ndjson"
+expect_grep "3000 accepted" "$T/err"
+wait_until 30 "$WTC" status -q || fail "the drainer did not catch up"
+kill -TERM "$RPID"
+wait "$RPID" || fail "drainer exit status"
+assert_eq "$(sql 'SELECT COUNT(*), MIN(id), MAX(id) FROM users WHERE id > 10000')" \
+    "$(printf '3000\t10001\t13000')" "rows of a failed write read by a running drainer"
+
 # --- 5. The checkpoint cannot be written (a full disk): the drain goes on ---
 # It used to land the same batch again and again, never removing a segment,
 # so a spool that had filled the disk never gave any space back.

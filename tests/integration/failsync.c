@@ -7,7 +7,9 @@
  *
  * With WTC_FAIL_SEGMENT_BYTES=N, spool segments (files named seg-*) take N
  * bytes of pwrite in all in each process, then the disk is full: a write
- * that goes past that writes what fits and the next one fails with ENOSPC.
+ * that goes past that writes what fits and the next one fails with ENOSPC,
+ * after WTC_FAIL_SEGMENT_DELAY_MS milliseconds if that is set (time for a
+ * drainer to read what was written).
  *
  * With WTC_FAIL_CHECKPOINT=FILE, creating a spool checkpoint fails with
  * ENOSPC while FILE exists (remove it to give the disk space back).
@@ -76,6 +78,7 @@ pwrite64(int fd, const void *buf, size_t len, off_t off)
 {
 	static ssize_t		(*real)(int, const void *, size_t, off_t);
 	static unsigned long	 used;
+	struct timespec		 ts;
 	const char		*p;
 	unsigned long		 budget;
 
@@ -87,6 +90,13 @@ pwrite64(int fd, const void *buf, size_t len, off_t off)
 		return (real(fd, buf, len, off));
 	budget = strtoul(p, NULL, 10);
 	if (used >= budget) {
+		if ((p = getenv("WTC_FAIL_SEGMENT_DELAY_MS")) != NULL) {
+			ts.tv_sec = (time_t)(strtoul(p, NULL, 10) / 1000);
+			ts.tv_nsec = (long)(strtoul(p, NULL, 10) % 1000) *
+			    1000000;
+			while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+				/* nothing */;
+		}
 		errno = ENOSPC;
 		return (-1);
 	}
