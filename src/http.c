@@ -803,9 +803,12 @@ http_write_failed(struct http_worker *w, struct http_req *req,
 		buf_printf(&msg, "%s", err);
 		break;
 	}
-	if (before > 0)
+	if (before > 0) {
+		/* Not 503 either: sent again, those would land twice. */
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		buf_printf(&msg, "; the %llu records before the failed chunk "
 		    "were written", (unsigned long long)before);
+	}
 	else if (fail != INGEST_FAIL_REDIS_LATE)
 		buf_adds(&msg, "; nothing was written");
 	if (!quiet)

@@ -244,3 +244,25 @@ expect_grep '"drainer": "running"' "$T/health"
 kill -TERM "$SPID"
 wait "$SPID" || fail "serve exited $? on SIGTERM"
 assert_eq "$(rcli EXISTS users:700001)" 0 "the refused record in redis"
+
+# --- 8. A bulk body that fails after its first chunk of 4096 records: 500 ---
+# Those records were written: a 503 (send it again) would land them twice.
+LD_PRELOAD="$T/failsync.so" WTC_FAIL_SEGMENT_BYTES=400000 \
+    "$WTC" serve --listen 127.0.0.1:0 --no-drainer 2>"$T/bulk-serve.err" &
+SPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $SPID"
+wait_until 15 grep -q "listening on" "$T/bulk-serve.err" ||
+    { cat "$T/bulk-serve.err" >&2; fail "wtc serve did not start"; }
+URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/bulk-serve.err")
+python3 -c '
+for i in range(10000):
+    print("{\"id\": %d, \"name\": \"bulk %d\"}" % (800000 + i, i))' >"$T/bulk.ndjson"
+code=$(curl -s -D "$T/bulk.hdr" -o "$T/body" -w '%{http_code}' -X POST "$URL/write-through" \
+    -H 'Content-Type: application/x-ndjson' --data-binary @"$T/bulk.ndjson")
+assert_eq "$code" 500 "status of a bulk body that failed after its first chunk"
+expect_grep "the 4096 records before the failed chunk were written" "$T/body"
+expect_no_grep "Retry-After" "$T/bulk.hdr"
+kill -TERM "$SPID"
+wait "$SPID" || fail "serve exited $? on SIGTERM"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id >= 800000')" 4096 "rows of the bulk body"
