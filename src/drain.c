@@ -7,6 +7,7 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -50,6 +51,8 @@
 #define DRAIN_DB_IDLE_MS	30000	/* reconnect a connection idle this long */
 #define DRAIN_SLICE_MS		50	/* sleeps are cut up to notice *stop */
 #define DRAIN_ER_BAD_FIELD	1054	/* unknown column: the table changed */
+#define DRAIN_RESERVE_MAX	(4u * 1024 * 1024)
+#define DRAIN_RESERVE_MS	10000	/* remade at most this often */
 
 struct drain_table {
 	char		*name;
@@ -108,6 +111,7 @@ struct drain {
 	unsigned		 attempt;
 	int			 gave_up;
 
+	uint64_t		 reserve_ms;	/* last try to make DIR/reserve */
 	int			 pid_written;	/* DIR/drain.pid is ours */
 	int			 pid_failed;	/* ... and once failed */
 	const char		*state;
@@ -989,6 +993,72 @@ drain_saved(struct drain *d, int r, char **err)
 	}
 }
 
+/*
+ * DIR/reserve: space the drainer keeps for itself.  When the spool has
+ * filled the disk, it is what lets the drainer write the dead letters and
+ * held records of a batch, commit it, and so remove the segments that
+ * give the space back.  At most DRAIN_RESERVE_MAX, and 1% of a small
+ * filesystem.  Best effort: made when there is room.
+ */
+static void
+drain_reserve_make(struct drain *d)
+{
+	struct statvfs	 vfs;
+	struct stat	 sb;
+	char		*path, *tmp;
+	off_t		 size = DRAIN_RESERVE_MAX;
+	int		 fd;
+
+	if (d->reserve_ms != 0 && now_ms() - d->reserve_ms < DRAIN_RESERVE_MS)
+		return;
+	d->reserve_ms = now_ms();
+	path = xasprintf("%s/%s", d->dir, DRAIN_RESERVE_FILE);
+	if (stat(path, &sb) == 0 && sb.st_size > 0) {
+		free(path);
+		return;
+	}
+	if (statvfs(d->dir, &vfs) == 0 &&
+	    (uint64_t)vfs.f_blocks * vfs.f_frsize / 100 < (uint64_t)size)
+		size = (off_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / 100);
+	tmp = xasprintf("%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) !=
+	    -1) {
+		if (size > 0 && posix_fallocate(fd, 0, size) == 0 &&
+		    close(fd) == 0 && rename(tmp, path) == 0)
+			fd = -1;
+		else {
+			if (fd != -1)
+				close(fd);
+			unlink(tmp);
+		}
+	}
+	free(tmp);
+	free(path);
+}
+
+/*
+ * A write of the batch failed (*err), a full disk most likely: if the
+ * reserve is there, give it up and return 1 (try again), else 0.
+ */
+static int
+drain_reserve_use(struct drain *d, char **err)
+{
+	char	*path;
+	int	 used;
+
+	path = xasprintf("%s/%s", d->dir, DRAIN_RESERVE_FILE);
+	used = unlink(path) == 0;
+	free(path);
+	if (!used)
+		return (0);
+	drain_log(d, "%s; gave up the drainer's reserve (%s) to write it", *err,
+	    DRAIN_RESERVE_FILE);
+	free(*err);
+	*err = NULL;
+	d->reserve_ms = now_ms();
+	return (1);
+}
+
 /* Land the batch and move the checkpoint past it: 0, or -1 (transient). */
 static int
 drain_land(struct drain *d, char **err)
@@ -1016,10 +1086,13 @@ drain_land(struct drain *d, char **err)
 			return (-1);
 	}
 	for (i = 0; i < d->ntables; i++) {
-		if (drain_hold_write(d, &d->tables[i], err) != 0)
+		if (drain_hold_write(d, &d->tables[i], err) != 0 &&
+		    (!drain_reserve_use(d, err) ||
+		    drain_hold_write(d, &d->tables[i], err) != 0))
 			return (-1);
 	}
-	if (drain_dead_flush(d, err) != 0)
+	if (drain_dead_flush(d, err) != 0 && (!drain_reserve_use(d, err) ||
+	    drain_dead_flush(d, err) != 0))
 		return (-1);
 	drain_saved(d, spool_commit(d->rd, &d->pos, err), err);
 	return (*err == NULL ? 0 : -1);
@@ -1430,6 +1503,7 @@ drain_loop(struct drain *d)
 			d->state = "idle";
 			drain_state(d, 0);
 			now = now_ms();
+			drain_reserve_make(d);
 			if (d->save_msg != NULL && now - d->save_ms >= 1000) {
 				d->save_ms = now;
 				r = spool_save(d->rd, &err) == 0 ? 0 : 1;
@@ -1507,6 +1581,7 @@ drain_run(const struct config *cfg, const struct drain_opts *opts,
 		goto out;
 	d.batch = xreallocarray(NULL, d.o.batch_max, sizeof *d.batch);
 	drain_held_load(&d);
+	drain_reserve_make(&d);
 	drain_state(&d, 1);
 
 	drain_loop(&d);
