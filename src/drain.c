@@ -7,7 +7,6 @@
  */
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -51,7 +50,6 @@
 #define DRAIN_DB_IDLE_MS	30000	/* reconnect a connection idle this long */
 #define DRAIN_SLICE_MS		50	/* sleeps are cut up to notice *stop */
 #define DRAIN_ER_BAD_FIELD	1054	/* unknown column: the table changed */
-#define DRAIN_RESERVE_MAX	(4u * 1024 * 1024)
 #define DRAIN_RESERVE_MS	10000	/* remade at most this often */
 
 struct drain_table {
@@ -993,47 +991,14 @@ drain_saved(struct drain *d, int r, char **err)
 	}
 }
 
-/*
- * DIR/reserve: space the drainer keeps for itself.  When the spool has
- * filled the disk, it is what lets the drainer write the dead letters and
- * held records of a batch, commit it, and so remove the segments that
- * give the space back.  At most DRAIN_RESERVE_MAX, and 1% of a small
- * filesystem.  Best effort: made when there is room.
- */
+/* Make DIR/reserve if there is room (see spool_reserve), now and then. */
 static void
 drain_reserve_make(struct drain *d)
 {
-	struct statvfs	 vfs;
-	struct stat	 sb;
-	char		*path, *tmp;
-	off_t		 size = DRAIN_RESERVE_MAX;
-	int		 fd;
-
 	if (d->reserve_ms != 0 && now_ms() - d->reserve_ms < DRAIN_RESERVE_MS)
 		return;
 	d->reserve_ms = now_ms();
-	path = xasprintf("%s/%s", d->dir, DRAIN_RESERVE_FILE);
-	if (stat(path, &sb) == 0 && sb.st_size > 0) {
-		free(path);
-		return;
-	}
-	if (statvfs(d->dir, &vfs) == 0 &&
-	    (uint64_t)vfs.f_blocks * vfs.f_frsize / 100 < (uint64_t)size)
-		size = (off_t)((uint64_t)vfs.f_blocks * vfs.f_frsize / 100);
-	tmp = xasprintf("%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) !=
-	    -1) {
-		if (size > 0 && posix_fallocate(fd, 0, size) == 0 &&
-		    close(fd) == 0 && rename(tmp, path) == 0)
-			fd = -1;
-		else {
-			if (fd != -1)
-				close(fd);
-			unlink(tmp);
-		}
-	}
-	free(tmp);
-	free(path);
+	spool_reserve(d->dir);
 }
 
 /*
@@ -1043,16 +1008,10 @@ drain_reserve_make(struct drain *d)
 static int
 drain_reserve_use(struct drain *d, char **err)
 {
-	char	*path;
-	int	 used;
-
-	path = xasprintf("%s/%s", d->dir, DRAIN_RESERVE_FILE);
-	used = unlink(path) == 0;
-	free(path);
-	if (!used)
+	if (!spool_reserve_release(d->dir))
 		return (0);
-	drain_log(d, "%s; gave up the drainer's reserve (%s) to write it", *err,
-	    DRAIN_RESERVE_FILE);
+	drain_log(d, "%s; gave up the spool's reserve (%s) to write it", *err,
+	    SPOOL_RESERVE_FILE);
 	free(*err);
 	*err = NULL;
 	d->reserve_ms = now_ms();

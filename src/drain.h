@@ -86,7 +86,6 @@ int	 drain_run(const struct config *, const struct drain_opts *,
 #define DRAIN_STATE_FILE	"drain.state"
 #define DRAIN_PID_FILE		"drain.pid"
 #define DRAIN_LOG_FILE		"drain.log"
-#define DRAIN_RESERVE_FILE	"reserve"
 
 /*
  * Start a detached background drainer for cfg's spool unless one is

@@ -31,6 +31,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <dirent.h>
@@ -1957,6 +1958,46 @@ spool_stat_one(const char *dir, struct spool_stats *st, char **err)
 	rc = 0;
 out:
 	spool_reader_free(r);
+	return (rc);
+}
+
+void
+spool_reserve(const char *dir)
+{
+	struct statvfs	 vfs;
+	struct stat	 sb;
+	char		*path, *tmp;
+	uint64_t	 size = SPOOL_RESERVE_MAX;
+	int		 fd;
+
+	path = xasprintf("%s/%s", dir, SPOOL_RESERVE_FILE);
+	if (stat(path, &sb) == 0 && sb.st_size > 0) {
+		free(path);
+		return;
+	}
+	if (statvfs(dir, &vfs) == 0 &&
+	    (uint64_t)vfs.f_blocks * vfs.f_frsize / 100 < size)
+		size = (uint64_t)vfs.f_blocks * vfs.f_frsize / 100;
+	tmp = xasprintf("%s.tmp", path);
+	if (size > 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600)) != -1) {
+		if (posix_fallocate(fd, 0, (off_t)size) != 0 ||
+		    close(fd) != 0 || rename(tmp, path) != 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+}
+
+int
+spool_reserve_release(const char *dir)
+{
+	char	*path;
+	int	 rc;
+
+	path = xasprintf("%s/%s", dir, SPOOL_RESERVE_FILE);
+	rc = unlink(path) == 0;
+	free(path);
 	return (rc);
 }
 

@@ -164,6 +164,19 @@ int		 spool_stat(const char *dir, struct spool_stats *, char **err);
  * spool_destroy: remove a spool directory whose records have all landed
  * (its segments, its checkpoint, the directory).
  */
+/*
+ * DIR/reserve: space kept for the drainer.  When the spool has filled the
+ * disk, it is what lets the drainer write the dead letters and held records
+ * of a batch, commit it, and so remove the segments that give the space
+ * back.  spool_reserve makes it if it is missing and there is room (at most
+ * SPOOL_RESERVE_MAX, and 1% of a small filesystem; best effort);
+ * spool_reserve_release removes it: 1 if it was there.
+ */
+#define SPOOL_RESERVE_FILE	"reserve"
+#define SPOOL_RESERVE_MAX	(4u * 1024 * 1024)
+void		 spool_reserve(const char *dir);
+int		 spool_reserve_release(const char *dir);
+
 char		*spool_held_dir(const char *dir, const char *table);
 int		 spool_held_tables(const char *dir, char ***tables, size_t *n,
 		    char **err);

@@ -267,11 +267,12 @@ wait "$SPID" || fail "serve exited $? on SIGTERM"
 expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id >= 800000')" 4096 "rows of the bulk body"
 
-# --- 9. The drainer's reserve: dead letters on a full disk ------------------
+# --- 9. The spool's reserve: dead letters on a full disk -------------------
 # With the spool filling the disk, a batch whose dead letters could not be
 # written was read again for ever, and no segment was removed.  The drainer
-# keeps SPOOL/reserve and gives it up to write them.  (The shim fails the
-# dead-letter writes while the reserve exists, as a full disk would.)
+# gives up SPOOL/reserve (which put and serve set aside) to write them.
+# (The shim fails the dead-letter writes while the reserve exists, as a
+# full disk would.)
 sql "ALTER TABLE users ADD CONSTRAINT age_ok CHECK (age < 150)"
 : >"$DL"
 expect_status 0 "$WTC" put --no-drain '{"id": 900001, "name": "bad", "age": 200}' \
@@ -279,7 +280,7 @@ expect_status 0 "$WTC" put --no-drain '{"id": 900001, "name": "bad", "age": 200}
 head -c 100000 /dev/zero >"$WTC_SPOOL/reserve"
 expect_status 0 env LD_PRELOAD="$T/failsync.so" WTC_FAIL_DEAD_LETTER="$WTC_SPOOL/reserve" \
     "$WTC" drain --once --retry-for 2
-expect_grep "gave up the drainer's reserve (reserve) to write it" "$T/err"
+expect_grep "gave up the spool's reserve (reserve) to write it" "$T/err"
 assert_eq "$(wc -l <"$DL" | tr -d ' ')" 1 "dead letters"
 expect_grep '"id":900001' "$DL"
 assert_eq "$(sql 'SELECT name FROM users WHERE id = 900002')" good "the good record"
