@@ -361,7 +361,7 @@ ingest_open(const struct config *cfg, const struct ingest_opts *opts,
 		goto fail;
 	}
 	/* Before the spool can fill the disk, not when it has. */
-	spool_reserve(ing->dir);
+	spool_writer_keep_reserve(ing->spool);
 	path = xasprintf("%s/%s", ing->dir, INGEST_VERSIONS_FILE);
 	if ((ing->ver_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
 		*fail = INGEST_FAIL_SPOOL;

@@ -340,6 +340,8 @@ struct spool_writer {
 	int		 syncing;	/* a thread is in fdatasync */
 	int		 failed;	/* SPOOL_FAIL_*: abandon segment */
 	int		 start_errno;	/* why writer_start failed */
+	int		 keep_reserve;	/* leave DIR/reserve to the drainer */
+	int		 full;		/* a write found the disk full */
 	uint64_t	 syncs;
 	struct spool_lost *lost;
 	size_t		 nlost;
@@ -573,6 +575,7 @@ writer_flush(struct spool_writer *w, char **err)
 	if (pwrite_all(w->fd, w->out.data + SPOOL_FRAME_HDR,
 	    w->out.len - SPOOL_FRAME_HDR, w->size + SPOOL_FRAME_HDR) != 0 ||
 	    pwrite_all(w->fd, w->out.data, SPOOL_FRAME_HDR, w->size) != 0) {
+		w->full = errno == ENOSPC || errno == EDQUOT;
 		msg = xasprintf("cannot write spool segment '%s': %s", w->path,
 		    strerror(errno));
 		if (ftruncate(w->fd, (off_t)w->size) != 0) {
@@ -586,6 +589,7 @@ writer_flush(struct spool_writer *w, char **err)
 	}
 	w->size += w->out.len;
 	w->written = w->seq;
+	w->full = 0;
 	buf_reset(&w->out);
 	return (0);
 }
@@ -734,6 +738,18 @@ spool_appendv(struct spool_writer *w, const void *const *p, const size_t *len,
 	pthread_mutex_lock(&w->lock);
 	while ((w->fd == -1 || w->failed) && w->syncing)
 		pthread_cond_wait(&w->cond, &w->lock);
+	/*
+	 * Once the disk was found full, the space that frees up goes to the
+	 * drainer's reserve first: else writers that keep trying take it as
+	 * soon as the drainer frees it, and the drainer cannot write what it
+	 * must (dead letters, held records) to free more.
+	 */
+	if (w->full && w->keep_reserve && !spool_reserve(w->dir)) {
+		err_set(err, "cannot write to spool '%s': %s (the space kept "
+		    "for the drainer is not free yet)", w->dir,
+		    strerror(ENOSPC));
+		goto out;
+	}
 	/*
 	 * A full segment is sealed only while nothing waits to be written,
 	 * and the frames of one call are written by one flush: a write that
@@ -1961,19 +1977,19 @@ out:
 	return (rc);
 }
 
-void
+int
 spool_reserve(const char *dir)
 {
 	struct statvfs	 vfs;
 	struct stat	 sb;
 	char		*path, *tmp;
 	uint64_t	 size = SPOOL_RESERVE_MAX;
-	int		 fd;
+	int		 fd, made = 0;
 
 	path = xasprintf("%s/%s", dir, SPOOL_RESERVE_FILE);
 	if (stat(path, &sb) == 0 && sb.st_size > 0) {
 		free(path);
-		return;
+		return (1);
 	}
 	if (statvfs(dir, &vfs) == 0 &&
 	    (uint64_t)vfs.f_blocks * vfs.f_frsize / 100 < size)
@@ -1981,12 +1997,24 @@ spool_reserve(const char *dir)
 	tmp = xasprintf("%s.tmp", path);
 	if (size > 0 && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC |
 	    O_CLOEXEC, 0600)) != -1) {
-		if (posix_fallocate(fd, 0, (off_t)size) != 0 ||
-		    close(fd) != 0 || rename(tmp, path) != 0)
+		if (posix_fallocate(fd, 0, (off_t)size) == 0 &&
+		    close(fd) == 0 && rename(tmp, path) == 0)
+			made = 1;
+		else
 			unlink(tmp);
 	}
 	free(tmp);
 	free(path);
+	return (made);
+}
+
+void
+spool_writer_keep_reserve(struct spool_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->keep_reserve = 1;
+	pthread_mutex_unlock(&w->lock);
+	spool_reserve(w->dir);
 }
 
 int

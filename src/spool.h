@@ -169,13 +169,19 @@ int		 spool_stat(const char *dir, struct spool_stats *, char **err);
  * disk, it is what lets the drainer write the dead letters and held records
  * of a batch, commit it, and so remove the segments that give the space
  * back.  spool_reserve makes it if it is missing and there is room (at most
- * SPOOL_RESERVE_MAX, and 1% of a small filesystem; best effort);
+ * SPOOL_RESERVE_MAX, and 1% of a small filesystem): 1 if it is there after;
  * spool_reserve_release removes it: 1 if it was there.
  */
 #define SPOOL_RESERVE_FILE	"reserve"
 #define SPOOL_RESERVE_MAX	(4u * 1024 * 1024)
-void		 spool_reserve(const char *dir);
+int		 spool_reserve(const char *dir);
 int		 spool_reserve_release(const char *dir);
+/*
+ * For put and serve: make the reserve now, and once a write has found the
+ * disk full, write only while the reserve is there (or can be made again),
+ * so that the space freed by the drainer goes to the reserve first.
+ */
+void		 spool_writer_keep_reserve(struct spool_writer *);
 
 char		*spool_held_dir(const char *dir, const char *table);
 int		 spool_held_tables(const char *dir, char ***tables, size_t *n,
