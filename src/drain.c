@@ -911,27 +911,28 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 	 * gained it since we read it (put and serve read it afresh).  Read
 	 * it again, at most once a second, before calling the record bad.
 	 */
-	for (i = 0; i < t->n; i++) {
-		if (drain_unbound(t->recs[i], t->schema) >= 0)
-			break;
-	}
-	if (i < t->n && now_ms() - t->reload_ms >= 1000) {
-		t->reload_ms = now_ms();
-		if ((rc = drain_load_schema(d, t, &fresh, &why)) == -2) {
-			schema_free(t->schema);
-			t->schema = NULL;
-			return (drain_missing(d, t, t->recs, t->n, why));
-		}
-		if (rc != 0) {
-			*err = why;
-			return (-1);
-		}
-		schema_free(t->schema);
-		t->schema = fresh;
-	}
-	for (i = 0; i < t->n; i++) {
+again:
+	for (i = kept = 0; i < t->n; i++) {
 		rec = t->recs[i];
-		if ((k = drain_unbound(rec, t->schema)) >= 0) {
+		if ((k = drain_unbound(rec, t->schema)) >= 0 && fresh == NULL &&
+		    now_ms() - t->reload_ms >= 1000) {
+			t->reload_ms = now_ms();
+			rc = drain_load_schema(d, t, &fresh, &why);
+			if (rc == -2) {
+				schema_free(t->schema);
+				t->schema = NULL;
+				return (drain_missing(d, t, t->recs, t->n,
+				    why));
+			}
+			if (rc != 0) {
+				*err = why;
+				return (-1);
+			}
+			schema_free(t->schema);
+			t->schema = fresh;
+			goto again;
+		}
+		if (k >= 0) {
 			why = xasprintf("column '%s' is not in table '%s'",
 			    rec->fields[k].name, t->name);
 			drain_dead_rec(d, rec, why);
