@@ -20,6 +20,21 @@ failing() {
 	LD_PRELOAD="$T/failsync.so" WTC_FAIL_FDATASYNC=$_list "$@"
 }
 
+# shim_serve ERRFILE VAR=VALUE...: start serve with the shim and those
+# settings in the background (SPID, URL).  Not through failing: a function
+# in the background is a subshell's pid.
+shim_serve() {
+	_err=$1
+	shift
+	env LD_PRELOAD="$T/failsync.so" "$@" \
+	    "$WTC" serve --listen 127.0.0.1:0 $SERVE_ARGS 2>"$_err" &
+	SPID=$!
+	EXTRA_PIDS="$EXTRA_PIDS $SPID"
+	wait_until 15 grep -q "listening on" "$_err" ||
+	    { cat "$_err" >&2; fail "wtc serve did not start"; }
+	URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$_err")
+}
+
 # The shim works: the first fdatasync of a plain put fails, and without the
 # retry that would fail the put.
 printf '{"id": 1, "name": "old", "age": 1, "occupation": "x"}\n' >"$T/one"
@@ -100,14 +115,8 @@ assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id IN (50, 51)')" 0 "rows 50 
 rcli DEL users:51 >/dev/null
 
 # --- 3. serve: one failed sync still answers 200, and the record lands --------
-# (Not through failing: a function in the background is a subshell's pid.)
-LD_PRELOAD="$T/failsync.so" WTC_FAIL_FDATASYNC=1 \
-    "$WTC" serve --listen 127.0.0.1:0 --no-drainer 2>"$T/serve.err" &
-SPID=$!
-EXTRA_PIDS="$EXTRA_PIDS $SPID"
-wait_until 15 grep -q "listening on" "$T/serve.err" ||
-    { cat "$T/serve.err" >&2; fail "wtc serve did not start"; }
-URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/serve.err")
+SERVE_ARGS=--no-drainer
+shim_serve "$T/serve.err" WTC_FAIL_FDATASYNC=1
 code=$(curl -s -o "$T/body" -w '%{http_code}' -X POST "$URL/write-through" \
     -H 'Content-Type: application/json' \
     -d '{"id": 5, "name": "five", "age": 6, "occupation": "u"}')
@@ -227,14 +236,9 @@ sql "ALTER TABLE users DROP CONSTRAINT age_ok"
 # --- 7. serve starts on a full disk, and its drainer with it ----------------
 # It used to exit 74 at once (the schema cache and a segment header), so a
 # serve restarted while the disk was full ran no drainer to give space back.
-LD_PRELOAD="$T/failsync.so" WTC_FAIL_SEGMENT_BYTES=0 WTC_FAIL_WRITE_PATH=/schema- \
-    "$WTC" serve --listen 127.0.0.1:0 2>"$T/full-serve.err" &
-SPID=$!
-EXTRA_PIDS="$EXTRA_PIDS $SPID"
-wait_until 15 grep -q "listening on" "$T/full-serve.err" ||
-    { cat "$T/full-serve.err" >&2; fail "serve did not start on a full disk"; }
+SERVE_ARGS=
+shim_serve "$T/full-serve.err" WTC_FAIL_SEGMENT_BYTES=0 WTC_FAIL_WRITE_PATH=/schema-
 expect_grep "warning: cannot write schema cache" "$T/full-serve.err"
-URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/full-serve.err")
 code=$(curl -s -o "$T/body" -w '%{http_code}' -X POST "$URL/write-through" \
     -H 'Content-Type: application/json' -d '{"id": 700001, "name": "full"}')
 assert_eq "$code" 503 "a write on a full disk"
@@ -247,13 +251,8 @@ assert_eq "$(rcli EXISTS users:700001)" 0 "the refused record in redis"
 
 # --- 8. A bulk body that fails after its first chunk of 4096 records: 500 ---
 # Those records were written: a 503 (send it again) would land them twice.
-LD_PRELOAD="$T/failsync.so" WTC_FAIL_SEGMENT_BYTES=400000 \
-    "$WTC" serve --listen 127.0.0.1:0 --no-drainer 2>"$T/bulk-serve.err" &
-SPID=$!
-EXTRA_PIDS="$EXTRA_PIDS $SPID"
-wait_until 15 grep -q "listening on" "$T/bulk-serve.err" ||
-    { cat "$T/bulk-serve.err" >&2; fail "wtc serve did not start"; }
-URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/bulk-serve.err")
+SERVE_ARGS=--no-drainer
+shim_serve "$T/bulk-serve.err" WTC_FAIL_SEGMENT_BYTES=400000
 python3 -c '
 for i in range(10000):
     print("{\"id\": %d, \"name\": \"bulk %d\"}" % (800000 + i, i))' >"$T/bulk.ndjson"

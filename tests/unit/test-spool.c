@@ -1131,6 +1131,26 @@ test_rewind(void **state)
 }
 
 /*
+ * A writer on the append path (a preallocated segment has room already,
+ * so a file size limit would not bite) with 100 records "e" in its first
+ * segment, *path; SIGXFSZ ignored, so a write past the limit fails.
+ */
+static struct spool_writer *
+open_appending(const char *dir, char **path)
+{
+	struct spool_writer	*w;
+	char			*err = NULL;
+
+	setenv("WTC_SPOOL_PREALLOC", "0", 1);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_non_null(w = spool_writer_open(dir, &err));
+	unsetenv("WTC_SPOOL_PREALLOC");
+	append_records(w, "e", 0, 100, 100);
+	*path = seg_path(dir, 0);
+	return (w);
+}
+
+/*
  * A batch bigger than any write chunk whose write fails: none of it may
  * stay in the spool, not even its start (that used to be written and
  * synced with the segment, and landed although never acknowledged).
@@ -1148,12 +1168,7 @@ test_appendv_all_or_nothing(void **state)
 	uint64_t		 seq;
 	int			 ne = 0, nbig = 0;
 
-	setenv("WTC_SPOOL_PREALLOC", "0", 1);
-	signal(SIGXFSZ, SIG_IGN);
-	assert_non_null(w = spool_writer_open(dir, &err));
-	unsetenv("WTC_SPOOL_PREALLOC");
-	append_records(w, "e", 0, 100, 100);
-	path = seg_path(dir, 0);
+	w = open_appending(dir, &path);
 
 	big = xcalloc(n, 1000);
 	pp = xcalloc(n, sizeof *pp);
@@ -1209,13 +1224,7 @@ test_write_error(void **state)
 	size_t			 len;
 	int			 i, failed = 0;
 
-	/* The append path: a preallocated segment has room already. */
-	setenv("WTC_SPOOL_PREALLOC", "0", 1);
-	signal(SIGXFSZ, SIG_IGN);
-	assert_non_null(w = spool_writer_open(dir, &err));
-	unsetenv("WTC_SPOOL_PREALLOC");
-	append_records(w, "e", 0, 100, 100);
-	path = seg_path(dir, 0);
+	w = open_appending(dir, &path);
 
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	rl = old;
