@@ -174,6 +174,18 @@ drain_backoff_ms(unsigned attempt, uint32_t rnd)
 	return (rnd % (cap + 1));
 }
 
+/* The next back-off of a series (*attempt counts them): milliseconds. */
+static unsigned
+drain_backoff_next(struct drain *d, unsigned *attempt)
+{
+	unsigned	ms;
+
+	ms = drain_backoff_ms(*attempt, drain_random(d));
+	if (*attempt < 32)
+		(*attempt)++;
+	return (ms);
+}
+
 static void
 drain_nap(unsigned ms)
 {
@@ -846,9 +858,9 @@ out:
 
 /*
  * The table does not exist or cannot take records (why, owned): hold recs
- * and look for it again later.  Returns 0.
+ * and look for it again later.
  */
-static int
+static void
 drain_missing(struct drain *d, struct drain_table *t, struct record **recs,
     size_t n, char *why)
 {
@@ -864,12 +876,8 @@ drain_missing(struct drain *d, struct drain_table *t, struct record **recs,
 	free(t->why);
 	t->why = why;
 	snprintf(d->st->last_error, sizeof d->st->last_error, "%s", why);
-	t->check_ms = now_ms() + drain_backoff_ms(t->attempt,
-	    drain_random(d));
-	if (t->attempt < 32)
-		t->attempt++;
+	t->check_ms = now_ms() + drain_backoff_next(d, &t->attempt);
 	drain_hold(t, recs, n);
-	return (0);
 }
 
 /* Bind rec to s: the index of a field s does not know, or -1. */
@@ -900,8 +908,10 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 		drain_hold(t, t->recs, t->n);
 		return (0);
 	}
-	if ((rc = drain_prepare(d, t, &why)) == -2)
-		return (drain_missing(d, t, t->recs, t->n, why));
+	if ((rc = drain_prepare(d, t, &why)) == -2) {
+		drain_missing(d, t, t->recs, t->n, why);
+		return (0);
+	}
 	if (rc != 0) {
 		*err = why;
 		return (-1);
@@ -921,8 +931,8 @@ again:
 			if (rc == -2) {
 				schema_free(t->schema);
 				t->schema = NULL;
-				return (drain_missing(d, t, t->recs, t->n,
-				    why));
+				drain_missing(d, t, t->recs, t->n, why);
+				return (0);
 			}
 			if (rc != 0) {
 				*err = why;
@@ -953,8 +963,9 @@ again:
 			if ((rec->flags & RECORD_REJECTED) == 0)
 				all[nall++] = rec;
 		}
-		rc = drain_missing(d, t, all, nall, why);
+		drain_missing(d, t, all, nall, why);
 		free(all);
+		rc = 0;
 	} else if (rc != 0)
 		*err = why;
 	free(older);
@@ -1027,7 +1038,6 @@ drain_land(struct drain *d, char **err)
 	struct record		*rec;
 	size_t			 i;
 
-	d->held = 0;
 	for (i = 0; i < d->ntables; i++)
 		d->tables[i].n = d->tables[i].nhq = 0;
 	for (i = 0; i < d->nbatch; i++) {
@@ -1130,9 +1140,7 @@ drain_failed(struct drain *d, char *msg)
 	d->state = "retrying";
 	drain_state(d, 0);
 
-	ms = drain_backoff_ms(d->attempt, drain_random(d));
-	if (d->attempt < 32)
-		d->attempt++;
+	ms = drain_backoff_next(d, &d->attempt);
 	if (d->o.once && d->o.retry_for_ms > 0) {
 		if (now - d->fail_since >= d->o.retry_for_ms) {
 			drain_log(d, "giving up after %" PRIu64 " failed "
@@ -1316,10 +1324,7 @@ drain_held_poll(struct drain *d, int force)
 				free(err);
 			err = NULL;
 		}
-		t->check_ms = now_ms() + drain_backoff_ms(t->attempt,
-		    drain_random(d));
-		if (t->attempt < 32)
-			t->attempt++;
+		t->check_ms = now_ms() + drain_backoff_next(d, &t->attempt);
 	}
 }
 
@@ -1466,8 +1471,7 @@ drain_loop(struct drain *d)
 			drain_reserve_make(d);
 			if (d->save_msg != NULL && now - d->save_ms >= 1000) {
 				d->save_ms = now;
-				r = spool_save(d->rd, &err) == 0 ? 0 : 1;
-				drain_saved(d, r, &err);
+				drain_saved(d, spool_save(d->rd, &err), &err);
 			}
 			if (d->o.idle_exit_ms > 0 &&
 			    now - last_read >= d->o.idle_exit_ms &&
@@ -1548,7 +1552,7 @@ drain_run(const struct config *cfg, const struct drain_opts *opts,
 
 	drain_drop_batch(&d);
 	if (d.save_msg != NULL) {
-		drain_saved(&d, spool_save(d.rd, &e) == 0 ? 0 : 1, &e);
+		drain_saved(&d, spool_save(d.rd, &e), &e);
 		if (d.save_msg != NULL)
 			drain_log(&d, "stopping with the spool checkpoint "
 			    "behind: records landed since it may land again");

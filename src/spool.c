@@ -1877,7 +1877,7 @@ spool_commit(struct spool_reader *r, const struct spool_pos *pos, char **err)
 	if (r->unsaved) {
 		free(*err);
 		*err = NULL;
-		rc = spool_save(r, err) == 0 ? 0 : 1;
+		rc = spool_save(r, err);
 	}
 	free(applied);
 	free(committed);
@@ -1902,7 +1902,8 @@ spool_save(struct spool_reader *r, char **err)
 	    sizeof *committed);
 	for (i = 0; i < r->nsegs; i++)
 		committed[i] = r->segs[i].committed;
-	if ((rc = reader_write_checkpoint(r, committed, err)) == 0)
+	rc = reader_write_checkpoint(r, committed, err) == 0 ? 0 : 1;
+	if (rc == 0)
 		r->unsaved = 0;
 	free(committed);
 	return (rc);

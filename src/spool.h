@@ -131,7 +131,7 @@ void		 spool_rewind(struct spool_reader *);
  * the next commit) writes the file later.
  */
 int		 spool_commit(struct spool_reader *, const struct spool_pos *, char **err);
-/* Write the checkpoint file if a commit could not: 0, or -1 with *err. */
+/* Write the checkpoint file if a commit could not: 0, or 1 with *err. */
 int		 spool_save(struct spool_reader *, char **err);
 void		 spool_reader_free(struct spool_reader *);
 
