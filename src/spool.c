@@ -561,20 +561,26 @@ writer_zero_ahead(struct spool_writer *w)
 static int
 writer_flush(struct spool_writer *w, char **err)
 {
-	char	*msg;
+	uint64_t	 from, end;
+	char		*msg;
 
 	if (w->out.len == 0)
 		return (0);
 	writer_zero_ahead(w);
 	/*
-	 * The first frame's header goes last: until it is there, a reader
-	 * of this live segment sees no frame at all, so a write that fails
-	 * halfway (a full disk), which is then cut off, has not been read
-	 * and landed in part already.
+	 * The space first, then the write: a write that a full disk cuts
+	 * short has whole frames at its start, which the drainer may read
+	 * from this live segment and land before we cut them off again.
+	 * A preallocated segment has its space; past it (no preallocation,
+	 * or a write beyond the size limit) it is allocated here, or the
+	 * write fails with nothing written.
 	 */
-	if (pwrite_all(w->fd, w->out.data + SPOOL_FRAME_HDR,
-	    w->out.len - SPOOL_FRAME_HDR, w->size + SPOOL_FRAME_HDR) != 0 ||
-	    pwrite_all(w->fd, w->out.data, SPOOL_FRAME_HDR, w->size) != 0) {
+	end = w->size + w->out.len;
+	from = w->zero_tail && w->seg_max > w->size ? w->seg_max : w->size;
+	if ((end > from && fallocate(w->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
+	    (off_t)(end - from)) != 0 && errno != EOPNOTSUPP &&
+	    errno != ENOSYS) ||
+	    pwrite_all(w->fd, w->out.data, w->out.len, w->size) != 0) {
 		w->full = errno == ENOSPC || errno == EDQUOT;
 		msg = xasprintf("cannot write spool segment '%s': %s", w->path,
 		    strerror(errno));

@@ -34,10 +34,10 @@
  * it passes the size limit, so any number of writers share one spool with
  * no coordination.  A segment whose lock is free is sealed.
  *
- * Each write of buffered frames puts the first frame's header last, so a
- * reader sees none of a write that fails halfway (and is cut off) unless
- * the writer dies in between; that, like any record spooled by a writer
- * killed before it acknowledged it, may land.
+ * Each write of buffered frames has its space allocated first (where the
+ * segment was not preallocated), so a full disk fails it before any of it
+ * is written: a reader never sees, and lands, the start of a write that
+ * fails halfway and is cut off.
  *
  * Durability: spool_append only buffers (until spool_flush or spool_sync:
  * a segment is rotated only between writes, so one may pass the size

@@ -7,7 +7,8 @@
  *
  * With WTC_FAIL_SEGMENT_BYTES=N, spool segments (files named seg-*) take N
  * bytes of pwrite in all in each process, then the disk is full: a write
- * that goes past that writes what fits and the next one fails with ENOSPC,
+ * that goes past that writes what fits and the next one fails with ENOSPC
+ * (and allocating space past it fails at once),
  * after WTC_FAIL_SEGMENT_DELAY_MS milliseconds if that is set (time for a
  * drainer to read what was written).
  *
@@ -32,6 +33,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+static unsigned long	 segment_used;	/* bytes written to segments */
 
 static int
 failsync_fd_is(int fd, const char *part)
@@ -77,7 +80,6 @@ ssize_t
 pwrite64(int fd, const void *buf, size_t len, off_t off)
 {
 	static ssize_t		(*real)(int, const void *, size_t, off_t);
-	static unsigned long	 used;
 	struct timespec		 ts;
 	const char		*p;
 	unsigned long		 budget;
@@ -89,7 +91,7 @@ pwrite64(int fd, const void *buf, size_t len, off_t off)
 	    !failsync_fd_is(fd, "/seg-"))
 		return (real(fd, buf, len, off));
 	budget = strtoul(p, NULL, 10);
-	if (used >= budget) {
+	if (segment_used >= budget) {
 		if ((p = getenv("WTC_FAIL_SEGMENT_DELAY_MS")) != NULL) {
 			ts.tv_sec = (time_t)(strtoul(p, NULL, 10) / 1000);
 			ts.tv_nsec = (long)(strtoul(p, NULL, 10) % 1000) *
@@ -100,9 +102,9 @@ pwrite64(int fd, const void *buf, size_t len, off_t off)
 		errno = ENOSPC;
 		return (-1);
 	}
-	if (len > budget - used)
-		len = budget - used;
-	used += len;
+	if (len > budget - segment_used)
+		len = budget - segment_used;
+	segment_used += len;
 	return (real(fd, buf, len, off));
 }
 
@@ -143,6 +145,32 @@ openat64(int dirfd, const char *path, int flags, ...)
 		va_end(ap);
 	}
 	return (openat(dirfd, path, flags, mode));
+}
+
+/* Allocating space on a segment fails too once the budget cannot hold it. */
+int
+fallocate64(int fd, int mode, off_t off, off_t len)
+{
+	static int	(*real)(int, int, off_t, off_t);
+	const char	*p;
+
+	if (real == NULL)
+		real = (int (*)(int, int, off_t, off_t))dlsym(RTLD_NEXT,
+		    "fallocate64");
+	/* "seg-": a new segment is preallocated under "tmp-seg-...". */
+	if ((p = getenv("WTC_FAIL_SEGMENT_BYTES")) != NULL &&
+	    failsync_fd_is(fd, "seg-") &&
+	    segment_used + (unsigned long)len > strtoul(p, NULL, 10)) {
+		errno = ENOSPC;
+		return (-1);
+	}
+	return (real(fd, mode, off, len));
+}
+
+int
+fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return (fallocate64(fd, mode, off, len));
 }
 
 ssize_t
