@@ -1319,6 +1319,30 @@ http_metric(struct buf *out, const char *name, const char *type,
 	    name, type, name, v);
 }
 
+/* The spool's fdatasync times, as a Prometheus histogram. */
+static void
+http_metric_syncs(struct http *h, struct buf *out)
+{
+	struct spool_sync_times	 t;
+	uint64_t		 n = 0;
+	size_t			 i;
+
+	ingest_spool_sync_times(h->ing, &t);
+	buf_adds(out, "# HELP wtc_spool_sync_seconds How long the spool's "
+	    "fdatasyncs took: each write waits for one.\n"
+	    "# TYPE wtc_spool_sync_seconds histogram\n");
+	for (i = 0; i < SPOOL_SYNC_BUCKETS; i++) {
+		n += t.bucket[i];
+		buf_printf(out, "wtc_spool_sync_seconds_bucket{le=\"%g\"} "
+		    "%llu\n", (double)spool_sync_bounds_us[i] / 1e6,
+		    (unsigned long long)n);
+	}
+	buf_printf(out, "wtc_spool_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "wtc_spool_sync_seconds_sum %.6f\n"
+	    "wtc_spool_sync_seconds_count %llu\n", (unsigned long long)t.count,
+	    (double)t.sum_us / 1e6, (unsigned long long)t.count);
+}
+
 static void
 http_metrics(struct http_worker *w, struct http_req *req)
 {
@@ -1348,6 +1372,7 @@ http_metrics(struct http_worker *w, struct http_req *req)
 	http_metric(&w->out, "wtc_spool_syncs_total", "counter",
 	    "Spool fdatasyncs: concurrent writes share one (group commit).",
 	    (double)ingest_spool_syncs(h->ing));
+	http_metric_syncs(h, &w->out);
 	memset(&st, 0, sizeof st);
 	if (http_spool_stat(h, &st, &err) != 0) {
 		http_log(h, "cannot read the spool's backlog: %s", err);

@@ -438,6 +438,12 @@ ingest_spool_syncs(struct ingest *ing)
 	return (spool_writer_syncs(ing->spool));
 }
 
+void
+ingest_spool_sync_times(struct ingest *ing, struct spool_sync_times *out)
+{
+	spool_writer_sync_times(ing->spool, out);
+}
+
 int
 ingest_parse(struct ingest *ing, const char *json, size_t len,
     struct record **out, char **err)

@@ -39,6 +39,7 @@
 #include "schema.h"
 
 struct ingest;
+struct spool_sync_times;
 
 /* How an ingest_open or ingest_write failed: decides exit status / HTTP status. */
 enum ingest_fail {
@@ -99,6 +100,9 @@ const char	*ingest_spool_dir(const struct ingest *);
 
 /* How many fdatasyncs the spool writer has done: writes share them. */
 uint64_t	 ingest_spool_syncs(struct ingest *);
+/* And how long they took. */
+void		 ingest_spool_sync_times(struct ingest *,
+		    struct spool_sync_times *);
 
 /* The version clock, exposed for tests: max(now_us << 12 | tag, last + 1). */
 uint64_t	 ingest_version_next(uint64_t now_us, uint64_t last, unsigned tag);

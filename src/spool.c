@@ -342,7 +342,7 @@ struct spool_writer {
 	int		 start_errno;	/* why writer_start failed */
 	int		 keep_reserve;	/* leave DIR/reserve to the drainer */
 	int		 full;		/* a write found the disk full */
-	uint64_t	 syncs;
+	struct spool_sync_times sync_times;	/* of its fdatasyncs */
 	struct spool_lost *lost;
 	size_t		 nlost;
 };
@@ -600,6 +600,27 @@ writer_flush(struct spool_writer *w, char **err)
 	return (0);
 }
 
+const uint64_t spool_sync_bounds_us[SPOOL_SYNC_BUCKETS] = {
+	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	1000000
+};
+
+/* Count an fdatasync that took us microseconds (lock held). */
+static void
+writer_note_sync(struct spool_writer *w, uint64_t us)
+{
+	struct spool_sync_times	*t = &w->sync_times;
+	size_t			 i;
+
+	for (i = 0; i < SPOOL_SYNC_BUCKETS; i++) {
+		if (us <= spool_sync_bounds_us[i])
+			break;
+	}
+	t->count++;
+	t->sum_us += us;
+	t->bucket[i]++;
+}
+
 /* Record an fdatasync failure (lock held). */
 static void
 writer_sync_failed(struct spool_writer *w, int e, char **err)
@@ -627,6 +648,7 @@ static int
 writer_seal(struct spool_writer *w, char **err)
 {
 	const char	*name;
+	uint64_t	 start;
 	int		 rc = 0, cut;
 
 	if (w->fd == -1)
@@ -643,12 +665,13 @@ writer_seal(struct spool_writer *w, char **err)
 	cut = w->zero_tail && !w->failed && w->size > SPOOL_SEG_HDR &&
 	    ftruncate(w->fd, (off_t)w->size) == 0;
 	if (w->failed != SPOOL_FAIL_SYNC && (w->written > w->durable || cut)) {
+		start = now_us();
 		if ((cut ? fsync(w->fd) : fdatasync(w->fd)) != 0) {
 			writer_sync_failed(w, errno, err);
 			rc = -1;
 		} else
 			w->durable = w->written;
-		w->syncs++;
+		writer_note_sync(w, now_us() - start);
 	}
 	close(w->fd);
 	w->fd = -1;
@@ -797,7 +820,7 @@ int
 spool_sync(struct spool_writer *w, uint64_t seq, char **err)
 {
 	const char	*msg;
-	uint64_t	 target, tsize;
+	uint64_t	 target, tsize, start, us;
 	int		 fd, r, e, rc;
 
 	pthread_mutex_lock(&w->lock);
@@ -839,10 +862,12 @@ spool_sync(struct spool_writer *w, uint64_t seq, char **err)
 		tsize = w->size;
 		fd = w->fd;
 		pthread_mutex_unlock(&w->lock);
+		start = now_us();
 		r = fdatasync(fd);
 		e = errno;
+		us = now_us() - start;
 		pthread_mutex_lock(&w->lock);
-		w->syncs++;
+		writer_note_sync(w, us);
 		if (r == 0) {
 			if (target > w->durable)
 				w->durable = target;
@@ -901,9 +926,17 @@ spool_writer_syncs(struct spool_writer *w)
 	uint64_t	 n;
 
 	pthread_mutex_lock(&w->lock);
-	n = w->syncs;
+	n = w->sync_times.count;
 	pthread_mutex_unlock(&w->lock);
 	return (n);
+}
+
+void
+spool_writer_sync_times(struct spool_writer *w, struct spool_sync_times *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->sync_times;
+	pthread_mutex_unlock(&w->lock);
 }
 
 int

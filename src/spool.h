@@ -100,6 +100,20 @@ int		 spool_writer_close(struct spool_writer *, char **err);
 /* How many fdatasyncs the writer has done (for tests of group commit). */
 uint64_t	 spool_writer_syncs(struct spool_writer *);
 
+/*
+ * How long the writer's fdatasyncs took: a histogram with the upper bounds
+ * of spool_sync_bounds_us, and a last bucket past all of them.
+ */
+#define SPOOL_SYNC_BUCKETS	11
+extern const uint64_t spool_sync_bounds_us[SPOOL_SYNC_BUCKETS];
+struct spool_sync_times {
+	uint64_t	 count;
+	uint64_t	 sum_us;
+	uint64_t	 bucket[SPOOL_SYNC_BUCKETS + 1];	/* not cumulative */
+};
+void		 spool_writer_sync_times(struct spool_writer *,
+		    struct spool_sync_times *);
+
 /* Reading (the drainer; one reader per spool, see spool_lock_drainer). */
 struct spool_pos {
 	char		 segment[64];	/* segment file name */

@@ -65,6 +65,7 @@ int	 hex_value(int c);
 int	 hex4_get(const char *p, unsigned *out);
 
 uint64_t now_ms(void);		/* CLOCK_MONOTONIC, milliseconds */
+uint64_t now_us(void);		/* CLOCK_MONOTONIC, microseconds */
 uint64_t now_us_real(void);	/* CLOCK_REALTIME, microseconds since the epoch */
 
 /* Write all of buf to fd, retrying on EINTR and short writes; 0 or -1/errno. */

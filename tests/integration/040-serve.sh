@@ -178,6 +178,18 @@ for m in wtc_records_rejected_total wtc_spool_syncs_total wtc_spool_backlog_reco
 	grep -q "^$m [0-9]" "$T/b" || fail "no value for $m"
 done
 grep -q '^wtc_records_accepted_total 9$' "$T/b" || fail "9 records accepted so far: $(grep accepted "$T/b")"
+# The fdatasync histogram: buckets cumulative, ending in +Inf = _count = the
+# sync counter, with a sum.
+expect_grep '# TYPE wtc_spool_sync_seconds histogram' "$T/b"
+syncs=$(sed -n 's/^wtc_spool_syncs_total //p' "$T/b")
+[ "$syncs" -gt 0 ] || fail "no spool syncs after 9 writes"
+sed -n 's/^wtc_spool_sync_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p' "$T/b" >"$T/hist"
+assert_eq "$(wc -l <"$T/hist")" 12 "sync histogram buckets"
+awk -v n="$syncs" 'p != "" && $2 < p { bad = 1 } { p = $2; le = $1 }
+    END { exit !(!bad && le == "+Inf" && p == n) }' "$T/hist" ||
+    fail "sync histogram not cumulative to $syncs: $(cat "$T/hist")"
+grep -q "^wtc_spool_sync_seconds_count $syncs\$" "$T/b" || fail "sync histogram count"
+grep -Eq '^wtc_spool_sync_seconds_sum [0-9]+\.[0-9]+$' "$T/b" || fail "sync histogram sum"
 
 # Access log: one line per request, in the documented shape.
 grep -Eq '^127\.0\.0\.1 - \[[0-9T:-]+Z\] "POST /write-through" 200 [0-9]+ [0-9.]+ms$' "$T/access.log" ||

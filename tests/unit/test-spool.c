@@ -848,7 +848,8 @@ test_group_commit(void **state)
 	const void		*p;
 	size_t			 len;
 	char			*dir = tmpdir(), *err = NULL;
-	uint64_t		 syncs;
+	struct spool_sync_times	 times;
+	uint64_t		 syncs, timed;
 	int			 i, n, rounds;
 
 	for (rounds = 1; rounds <= 20; rounds += 19) {
@@ -870,6 +871,13 @@ test_group_commit(void **state)
 		syncs = spool_writer_syncs(w);
 		print_message("group commit: %d syncs requested, %llu done\n",
 		    GC_THREADS * rounds, (unsigned long long)syncs);
+		/* Each of them is timed once, in one bucket. */
+		spool_writer_sync_times(w, &times);
+		assert_int_equal(times.count, syncs);
+		for (i = 0, timed = 0; i <= SPOOL_SYNC_BUCKETS; i++)
+			timed += times.bucket[i];
+		assert_int_equal(timed, syncs);
+		assert_true(times.sum_us > 0);
 		if (rounds == 1)
 			assert_true(syncs <= 2);
 		else
