@@ -683,7 +683,7 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 	struct buf		 head = BUF_INIT, tail = BUF_INIT;
 	const struct record	*rec;
 	const struct rec_field	*f;
-	size_t			 i, j, k, c, nc, start, rows, bytes;
+	size_t			 i, j, k, c, nc, start, rows, bytes, est;
 	unsigned int		 asize;
 	int			*map, in_trx = 0, rc = -1, col;
 
@@ -727,18 +727,29 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 	map = db_map(db, s->ncols);
 	start = 0;
 	while (start < n) {
-		/* Fill rows until the packet estimate reaches stmt_max. */
+		/*
+		 * Fill rows while the packet, with the next row in it, stays
+		 * within stmt_max (at most 10 bytes of framing per value).  A
+		 * row past it would take the packet over max_allowed_packet:
+		 * the server drops the connection, which looks like an outage,
+		 * and the batch was retried for ever.
+		 */
 		bytes = 0;
-		for (rows = 0; start + rows < n && rows < db->bcap &&
-		    (rows == 0 || bytes < db->stmt_max); rows++) {
+		for (rows = 0; start + rows < n && rows < db->bcap; rows++) {
 			rec = recs[start + rows];
 			for (c = 0; c < s->ncols; c++)
 				map[c] = -1;
+			est = 10 * (nc + 1);
 			for (j = 0; j < rec->nfields; j++) {
 				col = rec->fields[j].col;
-				if (col >= 0 && (size_t)col < s->ncols)
+				if (col >= 0 && (size_t)col < s->ncols) {
 					map[col] = (int)j;
+					est += rec->fields[j].len;
+				}
 			}
+			if (rows > 0 && bytes + est > db->stmt_max)
+				break;
+			bytes += est;
 			for (c = 0, k = 0; c < s->ncols; c++) {
 				if ((int)c == s->version_col)
 					continue;
@@ -752,13 +763,10 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 					db->bind_ind[i] = STMT_INDICATOR_NONE;
 					db->bptr[i] = f->val;
 					db->blen[i] = f->len;
-					bytes += f->len;
 				}
-				bytes += 10;
 				k++;
 			}
 			db->bver[rows] = rec->version;
-			bytes += 10;
 		}
 		memset(db->binds, 0, (nc + 1) * sizeof *db->binds);
 		for (c = 0, k = 0; c < s->ncols; c++) {

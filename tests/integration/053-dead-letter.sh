@@ -159,4 +159,18 @@ expect_status 0 "$WTC" drain --once --retry-for 10
 sql_root 'SET GLOBAL max_allowed_packet = 16777216'
 assert_eq "$(sql 'SELECT COUNT(*) FROM bigrec')" 199 "the batch of an oversized record"
 expect_grep 'is larger than max_allowed_packet (65536)' "$DL"
+
+# Records well under max_allowed_packet whose sum is over it: the bulk
+# packet stops before the row that would take it over (it took one row
+# more, the server dropped the connection, and the batch was retried for
+# ever, holding up the users record behind it).
+awk 'BEGIN { s = sprintf("%*s", 700000, ""); gsub(/ /, "c", s); for (i = 1; i <= 6; i++) printf "{\"id\": %d, \"body\": \"%s\"}\n", 1000 + i, s }' >"$T/big6.ndjson"
+expect_status 0 "$WTC" --table bigrec put --no-drain -f "$T/big6.ndjson"
+expect_status 0 "$WTC" put --no-drain '{"id": 990, "name": "behind", "age": 1}'
+sql_root 'SET GLOBAL max_allowed_packet = 4194304'
+expect_status 0 "$WTC" drain --once --retry-for 10
+sql_root 'SET GLOBAL max_allowed_packet = 16777216'
+assert_eq "$(sql 'SELECT COUNT(*), MIN(LENGTH(body)) FROM bigrec WHERE id > 1000')" \
+    "$(printf '6\t700000')" "700 kB records under a 4 MiB max_allowed_packet"
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 990')" behind "the record behind them"
 exit 0
