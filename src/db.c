@@ -502,8 +502,8 @@ db_value(struct buf *b, const struct schema_column *col, const struct rec_field 
 static void
 db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 {
-	size_t	 i;
-	int	 first = 1;
+	const struct schema_column	*c;
+	size_t			 i;
 
 	buf_add(b, "INSERT INTO ", 12);
 	db_ident(b, s->table);
@@ -518,35 +518,24 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 	buf_add(b, ") VALUES ", 9);
 
 	/*
-	 * Assignments run left to right: the version goes last.  The key
-	 * columns come first: when the row that collided has another primary
-	 * key, the collision was on some other unique key, and updating that
-	 * row would silently drop this record.  Then the IF evaluates a
+	 * A column takes the record's value when the record is at least as
+	 * new as the row (the version is assigned last, so these see the
+	 * row's own).  The version's assignment also checks that the row that
+	 * collided has the record's primary key, byte for byte: if not, the
+	 * collision was on another unique key, or on a key that the column's
+	 * collation holds equal ('abc' and 'ABC', 'x' and 'x '), and updating
+	 * that row would silently drop this record.  Then the IF evaluates a
 	 * subquery that returns two rows, which fails the statement with
 	 * ER_SUBQUERY_NO_1_ROW (1242; IF is lazy, so it costs nothing
 	 * otherwise): the record is rejected and dead-lettered instead.
-	 * (Assigning NULL is not enough: MariaDB turns it into 0.)
+	 * (Assigning NULL is not enough: MariaDB turns it into 0.)  The IF
+	 * is on the version, an integer, so that its branches agree in type
+	 * whatever the key's (UUID or INET6 would not mix with 1).
 	 */
 	buf_adds(t, " ON DUPLICATE KEY UPDATE ");
-	for (i = 0; i < s->npk; i++) {
-		if (!first)
-			buf_addc(t, ',');
-		first = 0;
-		db_ident(t, s->cols[s->pk[i]].name);
-		buf_adds(t, "=IF(");
-		db_ident(t, s->cols[s->pk[i]].name);
-		buf_adds(t, "<=>VALUES(");
-		db_ident(t, s->cols[s->pk[i]].name);
-		buf_adds(t, "),");
-		db_ident(t, s->cols[s->pk[i]].name);
-		buf_adds(t, ",(SELECT 1 UNION SELECT 2))");
-	}
 	for (i = 0; i < s->ncols; i++) {
 		if ((int)i == s->version_col || s->cols[i].primary)
 			continue;
-		if (!first)
-			buf_addc(t, ',');
-		first = 0;
 		db_ident(t, s->cols[i].name);
 		buf_adds(t, "=IF(VALUES(");
 		db_ident(t, SCHEMA_VERSION_COLUMN);
@@ -556,16 +545,34 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 		db_ident(t, s->cols[i].name);
 		buf_adds(t, "),");
 		db_ident(t, s->cols[i].name);
-		buf_addc(t, ')');
+		buf_adds(t, "),");
 	}
-	if (!first)
-		buf_addc(t, ',');
 	db_ident(t, SCHEMA_VERSION_COLUMN);
-	buf_adds(t, "=GREATEST(");
+	buf_adds(t, "=IF(");
+	for (i = 0; i < s->npk; i++) {
+		c = &s->cols[s->pk[i]];
+		if (i > 0)
+			buf_adds(t, " AND ");
+		if (c->type == SCHEMA_STRING) {
+			buf_adds(t, "CAST(");
+			db_ident(t, c->name);
+			buf_adds(t, " AS BINARY)<=>CAST(VALUES(");
+			db_ident(t, c->name);
+			buf_adds(t, ") AS BINARY)");
+		} else {
+			db_ident(t, c->name);
+			buf_adds(t, "<=>VALUES(");
+			db_ident(t, c->name);
+			buf_addc(t, ')');
+		}
+	}
+	if (s->npk == 0)
+		buf_addc(t, '0');	/* any collision is on another key */
+	buf_adds(t, ",GREATEST(");
 	db_ident(t, SCHEMA_VERSION_COLUMN);
 	buf_adds(t, ",VALUES(");
 	db_ident(t, SCHEMA_VERSION_COLUMN);
-	buf_adds(t, "))");
+	buf_adds(t, ")),(SELECT 1 UNION SELECT 2))");
 }
 
 /* Append "(v1,...,version)"; map is scratch space for s->ncols ints. */
@@ -637,8 +644,10 @@ db_rejected(const struct schema *s, const char *msg, unsigned e, char **err)
 {
 	if (e == 1242)
 		return (err_set(err, "mysql rejected batch for table '%s': a "
-		    "record collides with another row on a unique key other "
-		    "than the primary key", s->table));
+		    "record collides with another row on a unique key: one "
+		    "other than the primary key, or a primary key that differs "
+		    "from the record's but that the column's collation holds "
+		    "equal (letter case, trailing spaces)", s->table));
 	return (err_set(err, "mysql rejected batch for table '%s': %s (%u)",
 	    s->table, msg, e));
 }

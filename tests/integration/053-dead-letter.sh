@@ -132,6 +132,36 @@ assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id = 503')" "1" "503 landed"
 expect_grep "collides with another row on a unique key" "$DL"
 expect_grep '"id":502' "$DL"
 
+# A string key that the column's collation holds equal to another row's
+# ('abc' and 'ABC', 'x' and 'x ') is a different key in Redis: it is
+# dead-lettered, not made to overwrite that row (it was, silently).  A
+# record that updates its own row still lands.
+sql "CREATE TABLE codes (code VARCHAR(32) PRIMARY KEY, v INT,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table codes put --no-drain '{"code": "abc", "v": 1}' \
+    '{"code": "ABC", "v": 2}' '{"code": "x", "v": 3}' '{"code": "x ", "v": 4}' \
+    '{"code": "abc", "v": 5}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT CONCAT(code, "|"), v FROM codes ORDER BY v')" \
+    "$(printf 'x|\t3\nabc|\t5')" "rows under a case-insensitive key"
+expect_grep '"code":"ABC","v":2' "$DL"
+expect_grep '"code":"x ","v":4' "$DL"
+expect_grep "that the column's collation holds equal" "$DL"
+
+# Keys of MariaDB's UUID and INET6 types land (the guard's IF mixed their
+# type with an integer: every record was dead-lettered, error 4078).
+sql "CREATE TABLE uu (u UUID PRIMARY KEY, ip INET6, _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0);
+    CREATE TABLE ip6 (ip INET6 PRIMARY KEY, n INT, _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table uu put --no-drain \
+    '{"u": "123e4567-e89b-12d3-a456-426614174000", "ip": "::1"}'
+expect_status 0 "$WTC" --table ip6 put --no-drain '{"ip": "2001:db8::1", "n": 1}' \
+    '{"ip": "2001:db8::1", "n": 2}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT u, ip FROM uu')" \
+    "$(printf '123e4567-e89b-12d3-a456-426614174000\t::1')" "uuid key"
+assert_eq "$(sql 'SELECT ip, n FROM ip6')" "$(printf '2001:db8::1\t2')" "inet6 key"
+expect_no_grep 'Illegal parameter data types' "$DL"
+
 # A key's newest version rejected leaves the key to the newest older one
 # in the same batch, as a batch of its own would have (it was lost with
 # the newer one).

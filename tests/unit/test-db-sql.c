@@ -44,7 +44,6 @@ test_schema(void)
 
 #define TEST_TAIL \
 	" ON DUPLICATE KEY UPDATE " \
-	"`id`=IF(`id`<=>VALUES(`id`),`id`,(SELECT 1 UNION SELECT 2))," \
 	"`name`=IF(VALUES(`_wtc_version`)>=`_wtc_version`,VALUES(`name`),`name`)," \
 	"`age`=IF(VALUES(`_wtc_version`)>=`_wtc_version`,VALUES(`age`),`age`)," \
 	"`occupation`=IF(VALUES(`_wtc_version`)>=`_wtc_version`," \
@@ -52,7 +51,8 @@ test_schema(void)
 	"`we``ird`=IF(VALUES(`_wtc_version`)>=`_wtc_version`,VALUES(`we``ird`)," \
 	"`we``ird`)," \
 	"`bin`=IF(VALUES(`_wtc_version`)>=`_wtc_version`,VALUES(`bin`),`bin`)," \
-	"`_wtc_version`=GREATEST(`_wtc_version`,VALUES(`_wtc_version`))"
+	"`_wtc_version`=IF(`id`<=>VALUES(`id`),GREATEST(`_wtc_version`," \
+	"VALUES(`_wtc_version`)),(SELECT 1 UNION SELECT 2))"
 
 #define TEST_HEAD \
 	"INSERT INTO `users` (`id`,`name`,`age`,`occupation`,`we``ird`,`bin`," \
@@ -143,8 +143,9 @@ test_upsert_key_only(void **state)
 	assert_string_equal(out.data,
 	    "INSERT INTO `t``x` (`k`,`_wtc_version`) VALUES ('a',9)"
 	    " ON DUPLICATE KEY UPDATE "
-	    "`k`=IF(`k`<=>VALUES(`k`),`k`,(SELECT 1 UNION SELECT 2)),"
-	    "`_wtc_version`=GREATEST(`_wtc_version`,VALUES(`_wtc_version`))");
+	    "`_wtc_version`=IF(CAST(`k` AS BINARY)<=>CAST(VALUES(`k`) AS "
+	    "BINARY),GREATEST(`_wtc_version`,VALUES(`_wtc_version`)),"
+	    "(SELECT 1 UNION SELECT 2))");
 	record_free(r);
 	buf_release(&out);
 	schema_free(s);
