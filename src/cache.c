@@ -237,6 +237,7 @@ struct cache {
 	struct buf	 keys;		/* the keys of one chunk, NUL-separated */
 	struct buf	 nums;		/* field counts of one chunk, NUL-separated */
 	size_t		*koff;		/* offsets into keys / nums, per record */
+	size_t		*klen;		/* the keys' lengths: a key may hold NULs */
 	size_t		*noff;
 	size_t		 offcap;
 	size_t		*cstart;	/* cache_put's chunk starts */
@@ -484,6 +485,7 @@ cache_free(struct cache *c)
 	free(c->argv);
 	free(c->noff);
 	free(c->koff);
+	free(c->klen);
 	free(c->cstart);
 	free(c->cnrep);
 	buf_release(&c->scratch);
@@ -689,6 +691,7 @@ cache_reserve(struct cache *c, size_t nrec, size_t nargs)
 {
 	if (nrec > c->offcap) {
 		c->koff = xreallocarray(c->koff, nrec, sizeof *c->koff);
+		c->klen = xreallocarray(c->klen, nrec, sizeof *c->klen);
 		c->noff = xreallocarray(c->noff, nrec, sizeof *c->noff);
 		c->offcap = nrec;
 	}
@@ -748,18 +751,22 @@ cache_keys_distinct(struct cache *c, size_t n)
 	uint16_t	 slot[2 * CACHE_CHUNK];	/* a key's index + 1, or 0 */
 	const char	*key;
 	uint32_t	 h;
-	size_t		 i;
+	size_t		 i, j, o;
 
 	memset(slot, 0, sizeof slot);
 	for (i = 0; i < n; i++) {
 		h = 2166136261u;	/* FNV-1a */
-		for (key = c->keys.data + c->koff[i]; *key != '\0'; key++)
-			h = (h ^ (unsigned char)*key) * 16777619u;
+		key = c->keys.data + c->koff[i];
+		for (j = 0; j < c->klen[i]; j++)
+			h = (h ^ (unsigned char)key[j]) * 16777619u;
 		for (h %= 2 * CACHE_CHUNK; slot[h] != 0;
-		    h = (h + 1) % (2 * CACHE_CHUNK))
-			if (strcmp(c->keys.data + c->koff[slot[h] - 1],
-			    c->keys.data + c->koff[i]) == 0)
+		    h = (h + 1) % (2 * CACHE_CHUNK)) {
+			o = slot[h] - 1u;
+			if (c->klen[o] == c->klen[i] &&
+			    memcmp(c->keys.data + c->koff[o], key,
+			    c->klen[i]) == 0)
 				return (0);
+		}
 		slot[h] = (uint16_t)(i + 1);
 	}
 	return (1);
@@ -780,13 +787,15 @@ cache_argv_keys(struct cache *c, char *nkeys, size_t n)
 	c->argvlen[2] = (size_t)len;
 	for (i = 0; i < n; i++) {
 		c->argv[3 + i] = c->keys.data + c->koff[i];
-		c->argvlen[3 + i] = strlen(c->argv[3 + i]);
+		c->argvlen[3 + i] = c->klen[i];
 	}
 }
 
 /*
- * Record i's key into c->keys at c->koff[i] and its version into c->nums at
- * c->noff[i], each ending in a NUL.
+ * Record i's key into c->keys at c->koff[i] (c->klen[i] bytes) and its
+ * version into c->nums at c->noff[i], each ending in a NUL.  The length
+ * counts: a binary key may hold NULs, and cut at the first, keys that
+ * differ after it were one in Redis.
  */
 static int
 cache_key_version(struct cache *c, const struct schema *s, const char *prefix,
@@ -798,6 +807,7 @@ cache_key_version(struct cache *c, const struct schema *s, const char *prefix,
 	c->koff[i] = c->keys.len;
 	if (record_key(rec, s, prefix, &c->keys, err) != 0)
 		return (-1);
+	c->klen[i] = c->keys.len - c->koff[i];
 	buf_addc(&c->keys, '\0');
 	c->noff[i] = c->nums.len;
 	len = snprintf(num, sizeof num, "%" PRIu64, rec->version);
@@ -840,6 +850,7 @@ cache_append_tx(struct cache *c, struct record **recs, size_t n)
 		c->argv[3] = c->nums.data + c->noff[i];
 		for (k = 0; k < 4; k++)
 			c->argvlen[k] = strlen(c->argv[k]);
+		c->argvlen[1] = c->klen[i];
 		for (j = 0; j < recs[i]->nfields; j++) {
 			f = &recs[i]->fields[j];
 			if (f->type == REC_NULL)
@@ -925,6 +936,7 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 		c->argv[3] = c->nums.data;
 		for (k = 0; k < 4; k++)
 			c->argvlen[k] = strlen(c->argv[k]);
+		c->argvlen[1] = c->klen[0];
 		for (j = 0; j < recs[0]->nfields; j++) {
 			f = &recs[0]->fields[j];
 			if (f->type == REC_NULL)
