@@ -772,6 +772,15 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 					db->bind_ind[i] = STMT_INDICATOR_NONE;
 					db->bptr[i] = f->val;
 					db->blen[i] = f->len;
+					/*
+					 * Bound as a string, YEAR's 0 would be
+					 * read as a two-digit year: 2000.
+					 */
+					if (s->cols[c].type == SCHEMA_YEAR &&
+					    f->len == 1 && f->val[0] == '0') {
+						db->bptr[i] = "0000";
+						db->blen[i] = 4;
+					}
 				}
 				k++;
 			}

@@ -68,6 +68,15 @@ assert_eq "$(sql "SELECT COUNT(*) FROM users WHERE name IN ('zero', 'after zero'
     "2" "row 0 and the record after it"
 expect_status 0 "$WTC" verify -q
 
+# YEAR 0 lands as 0000: bound as the string '0' it was the year 2000.
+sql "CREATE TABLE ty (id INT PRIMARY KEY, y YEAR NULL,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table ty put --no-drain '{"id": 1, "y": 0}' \
+    '{"id": 2, "y": "0000"}' '{"id": 3, "y": 1999}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT id, y FROM ty ORDER BY id' | tr '\t\n' ' ')" \
+    "1 0000 2 0000 3 1999 " "year 0"
+
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0
 expect_status 64 "$WTC" drain --bogus
