@@ -621,12 +621,16 @@ rec_valid_date(const char *s)
 	return (d <= max);
 }
 
-/* "MM:SS[.ffffff]" at s, to end; minutes and seconds below 60. */
+/*
+ * "MM:SS[.ffffff]" at s, to end; minutes and seconds below 60.  *nfrac: the
+ * fraction's digits.
+ */
 static int
-rec_valid_mmss(const char *s, const char *end)
+rec_valid_mmss(const char *s, const char *end, size_t *nfrac)
 {
 	unsigned	 m, sec;
 
+	*nfrac = 0;
 	if (end - s < 5 || s[2] != ':' || rec_digits(s, 2, &m) != 0 ||
 	    rec_digits(s + 3, 2, &sec) != 0 || m > 59 || sec > 59)
 		return (0);
@@ -635,7 +639,27 @@ rec_valid_mmss(const char *s, const char *end)
 		return (1);
 	if (*s++ != '.' || end - s < 1 || end - s > 6)
 		return (0);
+	*nfrac = (size_t)(end - s);
 	return (rec_digits(s, (size_t)(end - s), &m) == 0);
+}
+
+/*
+ * More digits of a second than the column keeps would be cut off by MySQL
+ * while Redis keeps them: refused, as DECIMAL's extra places are.
+ */
+static int
+rec_check_fsp(struct rec_parser *ps, const struct schema_column *c,
+    size_t nfrac)
+{
+	if (nfrac <= c->precision)
+		return (0);
+	if (c->precision == 0)
+		return (err_set(ps->err, "field '%s' has a fraction of a second, "
+		    "which column type %s does not keep", c->name,
+		    c->sql_type));
+	return (err_set(ps->err, "field '%s' has %zu digits of a second, more "
+	    "than column type %s keeps (%u)", c->name, nfrac, c->sql_type,
+	    c->precision));
 }
 
 /* Validate a string value (already unescaped at f->val) for column c. */
@@ -702,9 +726,11 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 		if (f->len < 19 || !rec_valid_date(s) ||
 		    (s[10] != ' ' && s[10] != 'T') ||
 		    rec_digits(s + 11, 2, &h) != 0 || h > 23 || s[13] != ':' ||
-		    !rec_valid_mmss(s + 14, end))
+		    !rec_valid_mmss(s + 14, end, &n))
 			return (err_set(ps->err, "field '%s' must be a date and "
 			    "time like 2024-01-31 12:30:00", c->name));
+		if (rec_check_fsp(ps, c, n) != 0)
+			return (-1);
 		s[10] = ' ';	/* the form the server hands back */
 		break;
 	case SCHEMA_TIME:
@@ -715,9 +741,11 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 			;
 		if (n == 0 || n > 3 || p[n] != ':' ||
 		    rec_digits(p, n, &h) != 0 || h > 838 ||
-		    !rec_valid_mmss(p + n + 1, end))
+		    !rec_valid_mmss(p + n + 1, end, &n))
 			return (err_set(ps->err, "field '%s' must be a time like "
 			    "12:30:00", c->name));
+		if (rec_check_fsp(ps, c, n) != 0)
+			return (-1);
 		break;
 	case SCHEMA_YEAR:
 		if (f->len == 0 || f->len > 4 || rec_digits(s, f->len, &y) != 0 ||

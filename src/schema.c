@@ -253,10 +253,13 @@ schema_parse_type(struct schema_column *c, const char *sql_type,
 		;	/* done above */
 	else if (strcmp(word, "date") == 0)
 		c->type = SCHEMA_DATE;
-	else if (strcmp(word, "datetime") == 0 || strcmp(word, "timestamp") == 0)
-		c->type = SCHEMA_DATETIME;
-	else if (strcmp(word, "time") == 0)
-		c->type = SCHEMA_TIME;
+	else if (strcmp(word, "datetime") == 0 || strcmp(word, "timestamp") == 0 ||
+	    strcmp(word, "time") == 0) {
+		c->type = word[1] == 'i' && word[4] == '\0' ? SCHEMA_TIME :
+		    SCHEMA_DATETIME;
+		/* Digits of a second's fraction kept (fsp), as DATETIME_PRECISION. */
+		c->precision = nargs == 1 && args[0] <= 6 ? args[0] : 0;
+	}
 	else if (strcmp(word, "year") == 0) {
 		c->type = SCHEMA_YEAR;
 		c->int_min = 1901;

@@ -77,6 +77,19 @@ expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT id, y FROM ty ORDER BY id' | tr '\t\n' ' ')" \
     "1 0000 2 0000 3 1999 " "year 0"
 
+# Fractions of a second past the column's precision are refused, not cut
+# off by MySQL while Redis keeps them.
+sql "CREATE TABLE tf (id INT PRIMARY KEY, at DATETIME(3), d DATETIME,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+printf '%s\n' '{"id": 1, "at": "2024-01-01 10:00:00.123", "d": "2024-01-01 10:00:00"}' \
+    '{"id": 2, "at": "2024-01-01 10:00:00.1234"}' \
+    '{"id": 3, "d": "2024-01-01 10:00:00.5"}' >"$T/tf.ndjson"
+expect_status 65 "$WTC" --table tf put --no-drain -f "$T/tf.ndjson"
+expect_grep "tf.ndjson:2: field 'at' has 4 digits of a second, more than column type datetime(3) keeps (3)" "$T/err"
+expect_grep "tf.ndjson:3: field 'd' has a fraction of a second, which column type datetime does not keep" "$T/err"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT id, at FROM tf')" "$(printf '1\t2024-01-01 10:00:00.123')" "datetime(3)"
+
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0
 expect_status 64 "$WTC" drain --bogus
