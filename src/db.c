@@ -1154,7 +1154,8 @@ db_row_record(const struct schema *s, MYSQL_ROW row, unsigned long *lens)
 	const struct schema_column	*c;
 	struct record			*rec;
 	enum rec_type			 t;
-	size_t				 i, k = 0;
+	const char			*v;
+	size_t				 i, k = 0, len;
 
 	rec = record_new(s->table);
 	for (i = 0; i < s->ncols; i++) {
@@ -1185,11 +1186,22 @@ db_row_record(const struct schema *s, MYSQL_ROW row, unsigned long *lens)
 			t = REC_STR;
 			break;
 		}
+		v = row[k];
+		len = lens[k];
+		/*
+		 * ZEROFILL pads numbers with zeros (00042), which is not JSON
+		 * and not the key wtc writes for 42.
+		 */
+		while ((t == REC_INT || t == REC_NUM) && len > 1 &&
+		    v[0] == '0' && v[1] >= '0' && v[1] <= '9') {
+			v++;
+			len--;
+		}
 		if (t == REC_BOOL)
 			record_add(rec, c->name, t,
-			    strcmp(row[k], "0") == 0 ? "0" : "1", 1);
+			    strcmp(v, "0") == 0 ? "0" : "1", 1);
 		else
-			record_add(rec, c->name, t, row[k], lens[k]);
+			record_add(rec, c->name, t, v, len);
 		k++;
 	}
 	if (s->version_col >= 0 && row[k] != NULL)

@@ -97,6 +97,20 @@ expect_status 65 "$WTC" --table pairs get 'x%zz:z'
 expect_grep "not followed by two hex digits" "$T/err"
 
 # Redis down: read from MySQL with a warning.
+# ZEROFILL numbers come back from MySQL as 00042: read through, they are
+# plain JSON numbers under the key wtc writes (they were 00042, invalid
+# JSON, under a second key), and verify finds the table as written.
+sql "CREATE TABLE zf (id INT(5) UNSIGNED ZEROFILL PRIMARY KEY, n INT(6) ZEROFILL,
+    d DECIMAL(6,2) ZEROFILL, _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table zf put --no-drain '{"id": 42, "n": 7, "d": 1.5}'
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" --table zf verify
+rcli DEL zf:42 >/dev/null
+expect_status 0 "$WTC" --table zf get --json 42
+assert_eq "$(cat "$T/out")" '{"id":42,"n":7,"d":1.50}' "zerofill read through"
+assert_eq "$(rcli HGET zf:42 n)" 7 "zerofill in redis"
+assert_eq "$(rcli EXISTS zf:00042)" 0 "no zero-padded key"
+
 stop_redis
 expect_status 0 "$WTC" get 3
 expect_grep "name: Cy: colon" "$T/out"
