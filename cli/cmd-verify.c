@@ -317,9 +317,10 @@ verify_compare(struct verify *v, const char *key, const struct record *r,
 			continue;
 		/*
 		 * Redis leaves out the fields a record did not carry, MySQL
-		 * gives them their default, which the schema does not tell.
+		 * gives them their default (nullable columns too: DEFAULT
+		 * 'new', CURRENT_TIMESTAMP), which the schema does not tell.
 		 */
-		if (rf == NULL && !mnull && !c->nullable && c->has_default)
+		if (rf == NULL && !mnull && c->has_default)
 			continue;
 		if (!rnull && !mnull &&
 		    verify_same(c, rf->val, rf->len, mf->val, mf->len))

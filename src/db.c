@@ -1009,8 +1009,12 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 	what = xasprintf("cannot read the schema of table '%s'", table);
 	db_json_columns(db, table, &json);
 
+	/*
+	 * MariaDB shows a default of NULL as the word NULL (a string default
+	 * is quoted), MySQL as NULL: either way there is no default to fill.
+	 */
 	buf_adds(&sql, "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH,"
-	    " IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL,"
+	    " IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL',"
 	    " EXTRA LIKE '%auto_increment%', COLUMN_KEY"
 	    " FROM information_schema.COLUMNS"
 	    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
@@ -1030,7 +1034,7 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 		nullable = row[3] != NULL && strcmp(row[3], "YES") == 0;
 		if (schema_add_column(s, row[0], type,
 		    row[2] != NULL ? strtoull(row[2], NULL, 10) : 0, nullable,
-		    nullable || (row[4] != NULL && strcmp(row[4], "1") == 0),
+		    row[4] != NULL && strcmp(row[4], "1") == 0,
 		    row[5] != NULL && strcmp(row[5], "1") == 0, &e) == NULL) {
 			err_set(err, "%s: %s", what, e);
 			rc = -2;

@@ -48,7 +48,7 @@ struct schema_column {
 	char		**values;	/* SCHEMA_ENUM / SCHEMA_SET allowed values */
 	size_t		 nvalues;
 	int		 nullable;
-	int		 has_default;
+	int		 has_default;	/* a default other than NULL */
 	int		 auto_increment;
 	int		 primary;	/* part of the primary key */
 };

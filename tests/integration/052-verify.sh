@@ -74,6 +74,21 @@ expect_status 64 "$WTC" verify extra
 expect_status 64 "$WTC" verify --bogus
 expect_grep "Try 'wtc help verify'." "$T/err"
 
+# Columns MySQL fills in from their defaults, nullable ones too, are not
+# differences (a nullable DEFAULT 'new' and a TIMESTAMP DEFAULT
+# CURRENT_TIMESTAMP were reported on a table exactly as written); a value
+# that really differs still is.
+sql "CREATE TABLE acct (id INT PRIMARY KEY, email VARCHAR(50) NOT NULL,
+    status VARCHAR(10) DEFAULT 'new', created TIMESTAMP NULL DEFAULT CURRENT_TIMESTAMP,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table acct put --no-drain '{"id": 1, "email": "a@x.org"}'
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" --table acct verify
+expect_grep "verified 1 key: 0 differ" "$T/out"
+rcli HSET acct:1 status old >/dev/null
+expect_status 1 "$WTC" --table acct verify
+expect_grep "status: redis 'old', mysql 'new'" "$T/out"
+
 # A server down: 69.
 stop_redis
 expect_status 69 "$WTC" verify
