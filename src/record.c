@@ -577,6 +577,10 @@ rec_check_decimal(struct rec_parser *ps, const struct schema_column *c,
 		return (err_set(ps->err, "field '%s' has more than %u decimal "
 		    "places", c->name, c->scale));
 	}
+	if ((ndig > c->precision - c->scale || (neg && c->is_unsigned)) &&
+	    c->type == SCHEMA_FLOAT)
+		return (err_set(ps->err, "field '%s' is out of range for %s",
+		    c->name, c->sql_type));
 	if (ndig > c->precision - c->scale || (neg && c->is_unsigned))
 		return (err_set(ps->err, "field '%s' is out of range for "
 		    "decimal(%u,%u)%s", c->name, c->precision, c->scale,
@@ -841,6 +845,10 @@ rec_number(struct rec_parser *ps, const struct schema_column *c,
 			return (-1);
 		break;
 	case SCHEMA_FLOAT:
+		if (c->precision > 0 &&
+		    rec_check_decimal(ps, c, n->s, n->len) != 0)
+			return (-1);
+		break;
 	case SCHEMA_OTHER:
 		break;
 	case SCHEMA_JSON:

@@ -230,8 +230,15 @@ schema_parse_type(struct schema_column *c, const char *sql_type,
 		    c->scale > 38 || c->scale > c->precision)
 			return (-1);
 	} else if (strcmp(word, "float") == 0 || strcmp(word, "double") == 0 ||
-	    strcmp(word, "real") == 0)
+	    strcmp(word, "real") == 0) {
 		c->type = SCHEMA_FLOAT;
+		/* FLOAT(M,D) rounds to D places, as DECIMAL(M,D) would refuse. */
+		if (nargs == 2 && args[0] <= 65 && args[1] <= 30 &&
+		    args[1] <= args[0]) {
+			c->precision = args[0];
+			c->scale = args[1];
+		}
+	}
 	else if (strcmp(word, "char") == 0 || strcmp(word, "varchar") == 0 ||
 	    strcmp(word, "binary") == 0 || strcmp(word, "varbinary") == 0) {
 		if (nargs > 1)

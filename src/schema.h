@@ -43,7 +43,7 @@ struct schema_column {
 	int64_t		 int_min;	/* SCHEMA_INT / SCHEMA_YEAR bounds */
 	uint64_t	 int_max;
 	uint64_t	 max_chars;	/* strings: characters; binary: bytes; 0 = unlimited */
-	unsigned	 precision;	/* decimal(p,s); datetime(fsp), time(fsp) */
+	unsigned	 precision;	/* decimal(p,s), float(p,s); datetime(fsp), time(fsp) */
 	unsigned	 scale;
 	char		**values;	/* SCHEMA_ENUM / SCHEMA_SET allowed values */
 	size_t		 nvalues;

@@ -177,6 +177,28 @@ one_err(const struct schema *s, const char *col, const char *value,
 	free(json);
 }
 
+/* FLOAT(M,D) rounds past D places: refused as DECIMAL(M,D) refuses them. */
+static void
+test_float_places(void **state)
+{
+	struct schema	*s;
+	char		*err = NULL;
+
+	(void)state;
+	s = schema_new("fl");
+	assert_non_null(schema_add_column(s, "k", "int", 0, 0, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "f", "float(5,2)", 0, 1, 0, 0,
+	    &err));
+	assert_non_null(schema_add_column(s, "d", "double", 0, 1, 0, 0, &err));
+	schema_add_pk(s, 0);
+	ONE_OK(s, "f", "1.23", REC_NUM, "1.23");
+	ONE_OK(s, "f", "-999.99", REC_NUM, "-999.99");
+	one_err(s, "f", "1.234", "field 'f' has more than 2 decimal places");
+	one_err(s, "f", "1000", "field 'f' is out of range for float(5,2)");
+	ONE_OK(s, "d", "1.2345e300", REC_NUM, "1.2345e300");
+	schema_free(s);
+}
+
 static void
 test_users_valid(void **state)
 {
@@ -1229,6 +1251,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_ints),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_types),
+		cmocka_unit_test(test_float_places),
 		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_round_trip),

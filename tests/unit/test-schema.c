@@ -53,7 +53,7 @@ static const struct {
 	{ "float", 0, SCHEMA_FLOAT, 0, 0, 0, 0, 0, 0 },
 	{ "float unsigned", 0, SCHEMA_FLOAT, 1, 0, 0, 0, 0, 0 },
 	{ "double", 0, SCHEMA_FLOAT, 0, 0, 0, 0, 0, 0 },
-	{ "double(8,2)", 0, SCHEMA_FLOAT, 0, 0, 0, 0, 0, 0 },
+	{ "double(8,2)", 0, SCHEMA_FLOAT, 0, 0, 0, 0, 8, 2 },
 	{ "real", 0, SCHEMA_FLOAT, 0, 0, 0, 0, 0, 0 },
 	{ "varchar(255)", 255, SCHEMA_STRING, 0, 0, 0, 255, 0, 0 },
 	{ "varchar(64)", 0, SCHEMA_STRING, 0, 0, 0, 64, 0, 0 },
