@@ -674,7 +674,7 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 	char		*s = (char *)f->val, *sep;
 	const char	*p, *end = s + f->len;
 	struct buf	 b;
-	uint64_t	 chars;
+	uint64_t	 chars, seen = 0;
 	unsigned	 h, y;
 	size_t		 i, n;
 
@@ -719,6 +719,14 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 			}
 			if (i == c->nvalues)
 				goto bad_member;
+			/* MySQL keeps a member once: 'a,a' would land as 'a'. */
+			if (c->type == SCHEMA_SET && i < 64) {
+				if (seen & (uint64_t)1 << i)
+					return (err_set(ps->err, "field '%s' "
+					    "names '%s' twice", c->name,
+					    c->values[i]));
+				seen |= (uint64_t)1 << i;
+			}
 		}
 		break;
 	case SCHEMA_DATE:

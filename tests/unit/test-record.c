@@ -596,6 +596,7 @@ test_types(void **state)
 	ONE_OK(s, "tags", "\"a,c\"", REC_STR, "a,c");
 	ONE_OK(s, "tags", "\"b\"", REC_STR, "b");
 	ONE_OK(s, "tags", "\"\"", REC_STR, "");
+	one_err(s, "tags", "\"c,a,c\"", "field 'tags' names 'c' twice");
 	one_err(s, "tags", "\"a,d\"",
 	    "field 'tags' must be a comma-separated list of 'a', 'b', 'c'");
 	one_err(s, "tags", "\"a,\"",
