@@ -104,7 +104,7 @@ schema_parse_small(const char **pp, unsigned *out)
 	return (0);
 }
 
-/* Parse "('a','b''c')" at *pp into values. */
+/* Parse "('a','b''c','d\\e')" at *pp into values. */
 static int
 schema_parse_values(const char **pp, struct schema_column *c)
 {
@@ -129,6 +129,27 @@ schema_parse_values(const char **pp, struct schema_column *c)
 				if (p[1] != '\'')
 					break;
 				p++;
+			} else if (*p == '\\' && p[1] != '\0') {
+				/* The server escapes members as in SQL text. */
+				switch (*++p) {
+				case 'n':
+					buf_addc(&b, '\n');
+					break;
+				case 'r':
+					buf_addc(&b, '\r');
+					break;
+				case 't':
+					buf_addc(&b, '\t');
+					break;
+				case 'Z':
+					buf_addc(&b, '\032');
+					break;
+				default:
+					buf_addc(&b, *p);
+					break;
+				}
+				p++;
+				continue;
 			}
 			buf_addc(&b, *p++);
 		}

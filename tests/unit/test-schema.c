@@ -142,6 +142,14 @@ test_enum_set(void **state)
 	assert_string_equal(c->values[1], "b'c");
 	assert_string_equal(c->values[2], "");
 	assert_string_equal(c->values[3], "x,y");
+	/* Members come escaped as in SQL text: a\b, a newline. */
+	c = schema_add_column(s, "e2", "enum('a\\\\b','n\\nl','t\tab')", 0, 0,
+	    0, 0, &err);
+	assert_non_null(c);
+	assert_int_equal(c->nvalues, 3);
+	assert_string_equal(c->values[0], "a\\b");
+	assert_string_equal(c->values[1], "n\nl");
+	assert_string_equal(c->values[2], "t\tab");
 	c = schema_add_column(s, "s", "set('red','green')", 0, 1, 1, 0, &err);
 	assert_non_null(c);
 	assert_int_equal(c->type, SCHEMA_SET);
