@@ -197,6 +197,7 @@ struct http {
 	struct spool_stats	 stat;
 	char			*stat_err;
 	uint64_t		 stat_ms;	/* when stat was taken; 0: never */
+	uint64_t		 stat_accepted;	/* h->accepted just before */
 	int			 stat_busy;
 
 	uint64_t		 codes[600];	/* atomic: answers by status */
@@ -508,7 +509,7 @@ http_spool_stat(struct http *h, struct spool_stats *st, char **err)
 {
 	struct spool_stats	 fresh;
 	char			*e = NULL;
-	uint64_t		 now = now_ms();
+	uint64_t		 now = now_ms(), accepted;
 	int			 refresh = 0, rc;
 
 	pthread_mutex_lock(&h->stat_lock);
@@ -520,9 +521,11 @@ http_spool_stat(struct http *h, struct spool_stats *st, char **err)
 	pthread_mutex_unlock(&h->stat_lock);
 	if (refresh) {
 		memset(&fresh, 0, sizeof fresh);
+		accepted = ATOMIC_GET(&h->accepted);
 		rc = spool_stat(ingest_spool_dir(h->ing), &fresh, &e);
 		pthread_mutex_lock(&h->stat_lock);
 		h->stat = fresh;
+		h->stat_accepted = accepted;
 		free(h->stat_err);
 		h->stat_err = rc == 0 ? NULL : e;
 		h->stat_ms = now_ms();
@@ -817,13 +820,20 @@ http_write_failed(struct http_worker *w, struct http_req *req,
 	buf_release(&msg);
 }
 
-/* Refuse writes while the spool holds more than --max-backlog records. */
+/*
+ * Refuse writes while the spool holds more than --max-backlog records:
+ * those its last count found (at most HTTP_STAT_MS old), plus what was
+ * accepted since, plus the taken records of the batch at hand (pending)
+ * that are not acknowledged yet.  What the drainer landed since is not
+ * taken off until the next count, so the bound errs on the safe side.
+ */
 static int
-http_backlog_full(struct http_worker *w, struct http_req *req)
+http_backlog_full(struct http_worker *w, struct http_req *req, size_t pending)
 {
 	struct http		*h = w->h;
 	struct spool_stats	 st;
 	char			*err = NULL, *msg;
+	uint64_t		 since, n;
 
 	if (h->opts.max_backlog == 0)
 		return (0);
@@ -831,12 +841,15 @@ http_backlog_full(struct http_worker *w, struct http_req *req)
 		free(err);
 		return (0);
 	}
-	if (st.records <= h->opts.max_backlog)
+	pthread_mutex_lock(&h->stat_lock);
+	since = ATOMIC_GET(&h->accepted) - h->stat_accepted;
+	pthread_mutex_unlock(&h->stat_lock);
+	n = st.records + since + pending;
+	if (n <= h->opts.max_backlog)
 		return (0);
 	msg = xasprintf("the spool holds %llu records waiting for mysql, more "
 	    "than --max-backlog %llu; try again later",
-	    (unsigned long long)st.records,
-	    (unsigned long long)h->opts.max_backlog);
+	    (unsigned long long)n, (unsigned long long)h->opts.max_backlog);
 	http_prepare_error(w, req, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
 	free(msg);
 	return (1);
@@ -860,7 +873,7 @@ http_write_batch(struct http_worker *w, struct http_req **reqs, size_t n)
 	uint64_t		 rejected = 0;
 
 	for (i = 0; i < n; i++) {
-		if (http_backlog_full(w, reqs[i]))
+		if (http_backlog_full(w, reqs[i], nok))
 			continue;
 		if (ingest_parse(h->ing, reqs[i]->body.data,
 		    reqs[i]->body.len, &rec, &err) != 0) {
@@ -1088,7 +1101,7 @@ http_write(struct http_worker *w, struct http_req *req)
 	p += strspn(p, " \t\r\n");
 	if (req->kind != HTTP_BODY_NDJSON && *p != '[')
 		http_write_batch(w, &req, 1);	/* checks the backlog itself */
-	else if (!http_backlog_full(w, req))
+	else if (!http_backlog_full(w, req, 0))
 		http_write_bulk(w, req);
 }
 

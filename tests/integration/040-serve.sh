@@ -330,10 +330,23 @@ start_serve bl --listen 127.0.0.1:0 --no-drainer --no-access-log --max-backlog 2
 for i in 1 2 3; do
 	assert_eq "$(post '{"name": "B", "age": 1, "occupation": "b"}')" 200 "write $i under the backlog limit"
 done
-sleep 1.2	# the backlog figure is refreshed once a second
+# At once, not once the spool's count is refreshed (every second): 20
+# writes in that second all got 200.  A bulk write, and a batch of
+# concurrent single writes, are held to the limit as well.
 assert_eq "$(post '{"name": "B", "age": 1, "occupation": "b"}')" 503 "over --max-backlog"
 expect_grep "more than --max-backlog 2" "$T/b"
 grep -qi '^Retry-After: 1' "$T/h" || fail "no Retry-After: $(cat "$T/h")"
+assert_eq "$(post '[{"name": "B", "age": 1}]')" 503 "bulk over --max-backlog"
+kill -TERM "$bl_PID"
+wait "$bl_PID" || fail "serve did not exit 0"
+expect_status 0 "$WTC" drain --once
+start_serve bl --listen 127.0.0.1:0 --no-drainer --no-access-log --max-backlog 5
+load_conf bl 20 >"$T/bl.conf"
+curl -s --parallel --parallel-max 20 -K "$T/bl.conf" >"$T/bl.out" 2>&1
+n=$(grep -o '"id":' "$T/bl.out" | wc -l)
+[ "$n" -ge 1 ] && [ "$n" -le 6 ] ||
+    fail "$n of 20 concurrent writes taken with --max-backlog 5"
+assert_eq "$(grep -o 'more than --max-backlog 5' "$T/bl.out" | wc -l)" $((20 - n)) "the others refused"
 kill -TERM "$bl_PID"
 wait "$bl_PID" || fail "serve did not exit 0"
 expect_status 0 "$WTC" drain --once
