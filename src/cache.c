@@ -258,6 +258,7 @@ cache_addr_copy(struct redis_addr *dst, const struct redis_addr *src)
 	dst->port = src->port;
 	dst->path = src->path != NULL ? xstrdup(src->path) : NULL;
 	dst->db = src->db;
+	dst->user = src->user != NULL ? xstrdup(src->user) : NULL;
 	dst->password = src->password != NULL ? xstrdup(src->password) : NULL;
 }
 
@@ -266,6 +267,7 @@ cache_addr_release(struct redis_addr *a)
 {
 	free(a->host);
 	free(a->path);
+	free(a->user);
 	if (a->password != NULL) {
 		explicit_bzero(a->password, strlen(a->password));
 		free(a->password);
@@ -349,8 +351,8 @@ static int
 cache_open(struct cache *c, char **err)
 {
 	struct timeval	 tv = cache_tv(c->timeout_ms);
-	const char	*argv[2];
-	size_t		 argvlen[2];
+	const char	*argv[3];
+	size_t		 argvlen[3], n;
 	char		 dbtext[32];
 	redisReply	*r = NULL;
 	int		 rc = -1;
@@ -382,12 +384,20 @@ cache_open(struct cache *c, char **err)
 		goto out;
 	}
 
-	if (c->addr.password != NULL && c->addr.password[0] != '\0') {
-		argv[0] = "AUTH";
-		argvlen[0] = 4;
-		argv[1] = c->addr.password;
-		argvlen[1] = strlen(c->addr.password);
-		if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
+	/* An ACL user authenticates even without a password (nopass). */
+	if (c->addr.user != NULL || (c->addr.password != NULL &&
+	    c->addr.password[0] != '\0')) {
+		n = 0;
+		argv[n] = "AUTH";
+		argvlen[n++] = 4;
+		if (c->addr.user != NULL) {
+			argv[n] = c->addr.user;
+			argvlen[n++] = strlen(c->addr.user);
+		}
+		argv[n] = c->addr.password != NULL ? c->addr.password : "";
+		argvlen[n] = strlen(argv[n]);
+		n++;
+		if ((r = cache_command(c, (int)n, argv, argvlen, err)) == NULL)
 			goto out;
 		if (r->type == REDIS_REPLY_ERROR) {
 			/* The server's text never echoes the password. */

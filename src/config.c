@@ -347,8 +347,10 @@ config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 			}
 			free(dbs);
 		}
-		if (q != NULL)
+		if (q != NULL) {
+			a->user = config_query(q + 1, "user");
 			a->password = config_query(q + 1, "password");
+		}
 		return (0);
 	}
 	if (strncmp(url, "redis://", 8) == 0)
@@ -362,7 +364,10 @@ config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 	if (config_parse_authority(p, len, &user, &a->password, &a->host,
 	    &a->port) != 0)
 		goto bad;
-	free(user);
+	if (user != NULL && user[0] != '\0')
+		a->user = user;
+	else
+		free(user);
 	if (a->host == NULL)
 		a->host = xstrdup("127.0.0.1");
 	if (slash != NULL && slash[1] != '\0') {
@@ -385,6 +390,7 @@ config_redis_addr_release(struct redis_addr *a)
 {
 	free(a->host);
 	free(a->path);
+	free(a->user);
 	free(a->password);
 	memset(a, 0, sizeof *a);
 }

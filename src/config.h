@@ -18,6 +18,7 @@ struct redis_addr {
 	int	 port;
 	char	*path;		/* unix socket, or NULL */
 	int	 db;
+	char	*user;		/* an ACL user, or NULL: the default user */
 	char	*password;	/* or NULL */
 };
 
@@ -58,7 +59,8 @@ void	 config_release(struct config *);
 int	 config_resolve(struct config *, char **err);
 
 /*
- * "redis://[:password@]host[:port][/db]", "unix:///path[?db=N]" or a bare
+ * "redis://[[user]:password@]host[:port][/db]", "unix:///path[?db=N]" (also
+ * &user=, &password=) or a bare
  * "host:port".  Free with config_redis_addr_release.
  */
 int	 config_parse_redis_url(const char *, struct redis_addr *, char **err);

@@ -182,4 +182,17 @@ expect_status 0 "$WTC" --table bk put --no-drain -f "$T/bk.ndjson"
 assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'bk:*')" 0)" 43 "binary keys in redis"
 expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT COUNT(*) FROM bk')" 43 "binary keys in mysql"
+
+# A Redis ACL user named in the URL authenticates as that user (the user
+# was dropped, and AUTH went to the default user).  Last: the default user
+# gets a password here.
+rcli ACL SETUSER alice on '>alice-pw' '~*' '&*' '+@all' >/dev/null
+rcli ACL SETUSER default resetpass '>default-pw' >/dev/null
+WTC_REDIS_URL="unix://$REDIS_SOCK?user=alice" WTC_REDIS_PASSWORD=alice-pw \
+    expect_status 0 "$WTC" put --no-drain '{"id": 4242, "name": "acl"}'
+assert_eq "$(redis-cli -s "$REDIS_SOCK" --user alice --pass alice-pw --no-auth-warning \
+    HGET users:4242 name)" acl "written as alice"
+WTC_REDIS_URL="unix://$REDIS_SOCK?user=alice" WTC_REDIS_PASSWORD=wrong \
+    expect_status 69 "$WTC" put --no-drain '{"id": 4243, "name": "acl"}'
+expect_grep "cannot authenticate to redis" "$T/err"
 exit 0

@@ -53,6 +53,24 @@ test_redis_url_forms(void **state)
 	    &err), 0);
 	assert_string_equal(a.host, "::1");
 	assert_int_equal(a.port, 7001);
+	assert_null(a.user);
+	config_redis_addr_release(&a);
+
+	/* An ACL user, with or without a password. */
+	assert_int_equal(config_parse_redis_url("redis://al%40ice:pw@h:7000/1",
+	    &a, &err), 0);
+	assert_string_equal(a.user, "al@ice");
+	assert_string_equal(a.password, "pw");
+	assert_int_equal(a.db, 1);
+	config_redis_addr_release(&a);
+	assert_int_equal(config_parse_redis_url("redis://bob@h", &a, &err), 0);
+	assert_string_equal(a.user, "bob");
+	assert_null(a.password);
+	config_redis_addr_release(&a);
+	assert_int_equal(config_parse_redis_url(
+	    "unix:///tmp/r.sock?user=carol&password=x", &a, &err), 0);
+	assert_string_equal(a.user, "carol");
+	assert_string_equal(a.password, "x");
 	config_redis_addr_release(&a);
 }
 
