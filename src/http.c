@@ -1157,6 +1157,13 @@ http_read(struct http_worker *w, struct http_req *req)
 			break;
 		*p++ = '\0';
 	}
+	/* A composite key also as wtc get takes it: eu:42, as in Redis. */
+	if (npk == 1 && s->npk > 1 && s->npk <= 16) {
+		if (record_key_split(rest, s->npk, pk, &err) == 0)
+			npk = s->npk;
+		free(err);
+		err = NULL;
+	}
 	if (s->npk == 0 || npk != s->npk || p != NULL) {
 		http_prepare_error(w, req, MHD_HTTP_NOT_FOUND, "not found");
 		goto out;

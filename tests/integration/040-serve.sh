@@ -156,6 +156,25 @@ assert_eq "$(rcli EXISTS users:0900001)" "0" "no key spelt with zeros"
 assert_eq "$(rcli hget users:900001 name)" "Direct" "filled under its key"
 assert_eq "$(req GET /users/-07)" 404 "negative id with zeros"
 assert_eq "$(req GET /nosuchtable/1)" 404 "missing table"
+# A composite key: /TABLE/V1/V2, or V1:V2 as wtc get and the Redis key
+# spell it (that was 404), with a ':' in a value as %3A.
+sql "CREATE TABLE orders (region VARCHAR(8), n INT, what VARCHAR(20),
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0, PRIMARY KEY (region, n))"
+expect_status 0 "$WTC" --table orders put --no-drain '{"region": "eu", "n": 42, "what": "tea"}' \
+    '{"region": "a:b", "n": 1, "what": "cup"}'
+rcli DEL orders:eu:42 orders:a%3Ab:1 >/dev/null	# read through from MySQL
+i=0
+until [ "$(sql 'SELECT COUNT(*) FROM orders')" = 2 ]; do
+	[ $i -lt 200 ] || fail "the serve's drainer did not land the orders"
+	i=$((i + 1)); sleep 0.1
+done
+assert_eq "$(req GET /orders/eu/42)" 200 "composite key with /"
+expect_grep '"what":"tea"' "$T/b"
+assert_eq "$(req GET /orders/eu:42)" 200 "composite key with :"
+expect_grep '"what":"tea"' "$T/b"
+assert_eq "$(req GET /orders/a%253Ab:1)" 200 "composite key with an escaped :"
+expect_grep '"what":"cup"' "$T/b"
+assert_eq "$(req GET /orders/eu:42:7)" 404 "too many key values"
 # A table wtc cannot use is not "try again later" (it was 503).
 sql 'CREATE TABLE nopk (a INT)'
 assert_eq "$(req GET /nopk/1)" 404 "table without a primary key"
