@@ -60,7 +60,8 @@ static const char put_usage[] =
 "\n"
 "Exit status: 0 all written; 64 usage; 65 some records refused; 66 a file\n"
 "cannot be opened; 69 Redis, MySQL's schema or the --remote server\n"
-"unavailable (or refusing the token); 74 an input or the spool failed.\n";
+"unavailable (or refusing the token); 73 the spool cannot be created; 74 an\n"
+"input or the spool failed.\n";
 
 enum {
 	OPT_ON_ERROR = OPT_FIRST_LOCAL,

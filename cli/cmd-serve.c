@@ -59,8 +59,9 @@ static const char serve_usage[] =
 "\n"
 "SIGHUP reopens the access log file.\n"
 "\n"
-"Exit status: 0 stopped by a signal; 64 usage; 69 Redis, MySQL's schema or\n"
-"the listen address unavailable; 73/74 the spool cannot be created/written.\n";
+"Exit status: 0 stopped by a signal; 64 usage; 66 the token file cannot be\n"
+"read; 69 Redis, MySQL's schema or the listen address unavailable; 73 the\n"
+"spool or the access log cannot be created; 74 the spool cannot be written.\n";
 
 enum {
 	OPT_LISTEN = OPT_FIRST_LOCAL,

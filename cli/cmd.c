@@ -212,9 +212,7 @@ cli_help(const struct cmd *cmd, FILE *f)
 		fprintf(f, "  %-12s %s\n", cmd_table[i]->name,
 		    cmd_table[i]->summary);
 	fputs("  help         show the help of a command\n"
-	    "\n"
-	    "Options:\n"
-	    "      --version         print the version and exit\n", f);
+	    "\n", f);
 	fputs(CLI_COMMON_HELP, f);
 	fputs("\nSee 'wtc help <command>' or wtc(1) for more.\n", f);
 }

@@ -80,7 +80,8 @@ enum {
 "      --config FILE     config file (WTC_CONFIG; default ~/.config/wtc/config)\n" \
 "  -q, --quiet           print only errors\n" \
 "  -v, --verbose         print more about what happens\n" \
-"      --help            show this help\n"
+"      --help            show this help\n" \
+"      --version         print the version and exit\n"
 
 /*
  * Handle a common option.  Returns 1 if handled, 0 if ch is not a common

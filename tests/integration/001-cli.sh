@@ -82,9 +82,14 @@ cat >"$T/comp.bash" <<EOC
 COMP_WORDS=("$WTC" pu); COMP_CWORD=1; _wtc; echo "\${COMPREPLY[*]}"
 COMP_WORDS=("$WTC" put --on); COMP_CWORD=2; _wtc; echo "\${COMPREPLY[*]}"
 COMP_WORDS=("$WTC" dead-letter re); COMP_CWORD=2; _wtc; echo "\${COMPREPLY[*]}"
+COMP_WORDS=("$WTC" drain --wait --on); COMP_CWORD=3; _wtc; echo "\${COMPREPLY[*]}"
+COMPREPLY=(); COMP_WORDS=("$WTC" dead-letter --wait --); COMP_CWORD=3; _wtc; echo "\${COMPREPLY[*]}"
 EOC
 bash "$T/comp.bash" >"$T/comp.out"
 assert_eq "$(sed -n 1p "$T/comp.out")" "put" "complete a command"
 assert_eq "$(sed -n 2p "$T/comp.out")" "--on-error" "complete an option"
 assert_eq "$(sed -n 3p "$T/comp.out")" "retry" "complete a dead-letter action"
+# drain --wait is a flag (options follow it); dead-letter --wait takes seconds.
+assert_eq "$(sed -n 4p "$T/comp.out")" "--once" "complete after drain --wait"
+assert_eq "$(sed -n 5p "$T/comp.out")" "" "no option as dead-letter --wait's value"
 exit 0
