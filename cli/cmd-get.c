@@ -134,7 +134,8 @@ get_one(struct get_state *gs, const char *id)
 	} else
 		buf_adds(&key, id);
 	if (gs->cache != NULL) {
-		r = cache_get(gs->cache, gs->schema, key.data, &rec, &err);
+		r = cache_get(gs->cache, gs->schema, key.data, key.len, &rec,
+		    &err);
 		if (r == 1) {
 			get_print(gs, rec);
 			rc = 0;

@@ -406,7 +406,7 @@ verify_key(struct verify *v, const char *key, int from_user)
 	char		*copy = NULL, *err = NULL;
 	int		 rc = -1;
 
-	if (cache_get(v->cache, v->s, key, &r, &v->err) == -1)
+	if (cache_get(v->cache, v->s, key, strlen(key), &r, &v->err) == -1)
 		goto out;
 	if (verify_key_pk(v, key, &copy, &pk, &err) != 0) {
 		/* Not a key wtc could have written: MySQL cannot hold it. */
@@ -471,7 +471,7 @@ verify_row(void *arg, struct record *m)
 	    verify_strcmp);
 	if (hit != NULL)
 		v->seen[hit - v->rkeys] = 1;
-	if (cache_get(v->cache, v->s, key.data, &r, &v->err) == -1)
+	if (cache_get(v->cache, v->s, key.data, key.len, &r, &v->err) == -1)
 		goto out;
 	verify_compare(v, key.data, r, m);
 	rc = 0;

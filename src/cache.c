@@ -1301,7 +1301,7 @@ cache_field_type(const struct schema *s, const char *name)
 
 int
 cache_get(struct cache *c, const struct schema *s, const char *key,
-    struct record **out, char **err)
+    size_t keylen, struct record **out, char **err)
 {
 	const char		*argv[2];
 	size_t			 argvlen[2], i, j;
@@ -1316,7 +1316,7 @@ cache_get(struct cache *c, const struct schema *s, const char *key,
 	argv[0] = "HGETALL";
 	argvlen[0] = 7;
 	argv[1] = key;
-	argvlen[1] = strlen(key);
+	argvlen[1] = keylen;	/* a binary key may hold NULs */
 	if ((r = cache_command(c, 2, argv, argvlen, err)) == NULL)
 		goto out;
 	if (r->type != REDIS_REPLY_ARRAY) {

@@ -85,7 +85,7 @@ int		 cache_put_overlap(struct cache *, const struct schema *,
  * given), 0 when absent, -1 on error.
  */
 int		 cache_get(struct cache *, const struct schema *, const char *key,
-		    struct record **out, char **err);
+		    size_t keylen, struct record **out, char **err);
 
 /*
  * Read-through fill: store rec (read from MySQL, version set) at key unless

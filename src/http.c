@@ -1184,7 +1184,8 @@ http_read(struct http_worker *w, struct http_req *req)
 
 	/* Redis first; if it fails, MySQL still answers. */
 	if ((c = http_worker_cache(w, &err)) != NULL &&
-	    (r = cache_get(c, s, w->key.data, &rec, &err)) == 1) {
+	    (r = cache_get(c, s, w->key.data, w->key.len, &rec,
+	    &err)) == 1) {
 		buf_reset(&w->out);
 		record_to_json(rec, &w->out);
 		http_prepare(req, MHD_HTTP_OK, &w->out, HTTP_JSON, "X-Cache",

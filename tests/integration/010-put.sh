@@ -182,6 +182,9 @@ expect_status 0 "$WTC" --table bk put --no-drain -f "$T/bk.ndjson"
 assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'bk:*')" 0)" 43 "binary keys in redis"
 expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT COUNT(*) FROM bk')" 43 "binary keys in mysql"
+# verify reads each row's key whole (it found every one missing in Redis).
+expect_status 0 "$WTC" --table bk verify
+expect_grep "verified 43 keys: 0 differ" "$T/out"
 
 # A Redis ACL user named in the URL authenticates as that user (the user
 # was dropped, and AUTH went to the default user).  Last: the default user
