@@ -498,6 +498,17 @@ db_value(struct buf *b, const struct schema_column *col, const struct rec_field 
 		db_quote(b, f->val, f->len);
 }
 
+/*
+ * Whether the upsert writes column i: not the version (it goes last, from
+ * the record's), nor a generated column, which MySQL computes and refuses
+ * a value for (1906), even DEFAULT in ON DUPLICATE KEY UPDATE.
+ */
+static int
+db_written(const struct schema *s, size_t i)
+{
+	return ((int)i != s->version_col && !s->cols[i].generated);
+}
+
 /* "INSERT INTO `t` (`c1`,...,`_wtc_version`) VALUES " into b, tail into t. */
 static void
 db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
@@ -509,7 +520,7 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 	db_ident(b, s->table);
 	buf_add(b, " (", 2);
 	for (i = 0; i < s->ncols; i++) {
-		if ((int)i == s->version_col)
+		if (!db_written(s, i))
 			continue;
 		db_ident(b, s->cols[i].name);
 		buf_addc(b, ',');
@@ -534,7 +545,7 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 	 */
 	buf_adds(t, " ON DUPLICATE KEY UPDATE ");
 	for (i = 0; i < s->ncols; i++) {
-		if ((int)i == s->version_col || s->cols[i].primary)
+		if (!db_written(s, i) || s->cols[i].primary)
 			continue;
 		db_ident(t, s->cols[i].name);
 		buf_adds(t, "=IF(VALUES(");
@@ -593,7 +604,7 @@ db_upsert_row(const struct schema *s, const struct record *rec, int *map,
 	}
 	buf_addc(b, '(');
 	for (i = 0; i < s->ncols; i++) {
-		if ((int)i == s->version_col)
+		if (!db_written(s, i))
 			continue;
 		f = map[i] >= 0 ? &rec->fields[map[i]] : NULL;
 		db_value(b, &s->cols[i], f);
@@ -698,7 +709,7 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 
 	nc = 0;
 	for (c = 0; c < s->ncols; c++)
-		if ((int)c != s->version_col)
+		if (db_written(s, c))
 			nc++;
 	db_upsert_parts(s, &head, &tail);
 	buf_addc(&head, '(');
@@ -760,7 +771,7 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 				break;
 			bytes += est;
 			for (c = 0, k = 0; c < s->ncols; c++) {
-				if ((int)c == s->version_col)
+				if (!db_written(s, c))
 					continue;
 				i = k * db->bcap + rows;
 				f = map[c] >= 0 ? &rec->fields[map[c]] : NULL;
@@ -788,7 +799,7 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 		}
 		memset(db->binds, 0, (nc + 1) * sizeof *db->binds);
 		for (c = 0, k = 0; c < s->ncols; c++) {
-			if ((int)c == s->version_col)
+			if (!db_written(s, c))
 				continue;
 			db->binds[k].buffer_type = s->cols[c].type == SCHEMA_BINARY ?
 			    MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
@@ -995,13 +1006,14 @@ db_in_list(const struct buf *names, const char *name)
 int
 db_load_schema(struct db *db, const char *table, struct schema **out, char **err)
 {
-	struct buf	 sql = BUF_INIT, json = BUF_INIT;
-	struct schema	*s = NULL;
-	MYSQL_RES	*res = NULL;
-	MYSQL_ROW	 row;
-	const char	*type;
-	char		*what = NULL, *e = NULL;
-	int		 rc = -1, i, nullable;
+	struct buf		 sql = BUF_INIT, json = BUF_INIT;
+	struct schema		*s = NULL;
+	struct schema_column	*c;
+	MYSQL_RES		*res = NULL;
+	MYSQL_ROW		 row;
+	const char		*type;
+	char			*what = NULL, *e = NULL;
+	int			 rc = -1, i, nullable;
 
 	*out = NULL;
 	if (db_ready(db, err) != 0)
@@ -1015,7 +1027,8 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 	 */
 	buf_adds(&sql, "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH,"
 	    " IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL',"
-	    " EXTRA LIKE '%auto_increment%', COLUMN_KEY"
+	    " EXTRA LIKE '%auto_increment%', COLUMN_KEY,"
+	    " EXTRA LIKE '%GENERATED%' OR EXTRA IN ('VIRTUAL', 'PERSISTENT')"
 	    " FROM information_schema.COLUMNS"
 	    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
 	db_quote(&sql, table, strlen(table));
@@ -1032,14 +1045,15 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 		if (db_in_list(&json, row[0]) && strcmp(type, "longtext") == 0)
 			type = "json";
 		nullable = row[3] != NULL && strcmp(row[3], "YES") == 0;
-		if (schema_add_column(s, row[0], type,
+		if ((c = schema_add_column(s, row[0], type,
 		    row[2] != NULL ? strtoull(row[2], NULL, 10) : 0, nullable,
 		    row[4] != NULL && strcmp(row[4], "1") == 0,
-		    row[5] != NULL && strcmp(row[5], "1") == 0, &e) == NULL) {
+		    row[5] != NULL && strcmp(row[5], "1") == 0, &e)) == NULL) {
 			err_set(err, "%s: %s", what, e);
 			rc = -2;
 			goto out;
 		}
+		c->generated = row[7] != NULL && strcmp(row[7], "1") == 0;
 	}
 	mysql_free_result(res);
 	res = NULL;

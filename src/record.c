@@ -1216,6 +1216,10 @@ rec_members(struct rec_parser *ps, struct rec_field *fields)
 		if (ci == s->version_col)
 			return (err_set(ps->err, "field '%s' is managed by wtc "
 			    "and cannot be set", c->name));
+		if (c->generated)
+			return (err_set(ps->err, "field '%s' is a generated "
+			    "column: MySQL computes it and refuses a value",
+			    c->name));
 		f = &fields[ci];
 		if (f->name != NULL)
 			return (err_set(ps->err, "duplicate field '%s'", c->name));
@@ -1304,7 +1308,8 @@ record_parse(const char *json, size_t len, const struct schema *s,
 		if (f->name == NULL) {
 			if ((int)i != s->id_col) {
 				if (!c->nullable && !c->has_default &&
-				    !c->auto_increment && (int)i != s->version_col) {
+				    !c->auto_increment && !c->generated &&
+				    (int)i != s->version_col) {
 					err_set(err, "missing required field '%s'",
 					    c->name);
 					goto fail;

@@ -492,7 +492,13 @@ schema_to_text(const struct schema *s, struct buf *out)
 	buf_adds(out, "pk");
 	for (i = 0; i < s->npk; i++)
 		buf_printf(out, " %zu", s->pk[i]);
-	buf_adds(out, "\nend\n");
+	buf_addc(out, '\n');
+	/* Only when there are any: older wtc reads the rest. */
+	for (i = 0, j = 0; i < s->ncols; i++) {
+		if (s->cols[i].generated)
+			buf_printf(out, "%s %zu", j++ == 0 ? "generated" : "", i);
+	}
+	buf_adds(out, j > 0 ? "\nend\n" : "end\n");
 }
 
 /* One line of the cache text, split into fields. */
@@ -680,6 +686,23 @@ schema_parse_pk(struct schema *s, struct schema_line *l)
 	return (NULL);
 }
 
+/* "generated I J ...": the columns MySQL computes. */
+static const char *
+schema_parse_generated(struct schema *s, struct schema_line *l)
+{
+	uint64_t	 v;
+	size_t		 i;
+
+	for (i = 1; i < l->n; i++) {
+		if (schema_parse_u64(l->f[i], &v) != 0)
+			return ("bad generated column index");
+		if (v >= s->ncols)
+			return ("generated column index out of range");
+		s->cols[v].generated = 1;
+	}
+	return (NULL);
+}
+
 struct schema *
 schema_from_text(const char *text, size_t len, char **err)
 {
@@ -687,7 +710,8 @@ schema_from_text(const char *text, size_t len, char **err)
 	struct schema_line	 l = { NULL, 0 };
 	const char		*p = text, *end = text + len, *eol, *why;
 	size_t			 lineno = 0;
-	int			 state = 0;	/* 0 magic, 1 table, 2 columns, 3 end, 4 done */
+	int			 state = 0;	/* 0 magic, 1 table, 2 columns, 3 end or
+					   generated, 5 end, 4 done */
 
 	if (memchr(text, '\0', len) != NULL) {
 		err_set(err, "schema cache: contains a NUL byte");
@@ -736,6 +760,16 @@ schema_from_text(const char *text, size_t len, char **err)
 				why = "expected a column or pk line";
 			break;
 		case 3:
+		case 5:
+			if (state == 3 && eol - p > 10 &&
+			    memcmp(p, "generated ", 10) == 0) {
+				if (schema_split(p, eol, ' ', &l) != 0)
+					why = "bad generated line";
+				else
+					why = schema_parse_generated(s, &l);
+				state = 5;
+				break;
+			}
 			if (eol - p != 3 || memcmp(p, "end", 3) != 0)
 				why = "expected 'end'";
 			state = 4;

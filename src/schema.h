@@ -49,6 +49,7 @@ struct schema_column {
 	size_t		 nvalues;
 	int		 nullable;
 	int		 has_default;	/* a default other than NULL */
+	int		 generated;	/* computed by MySQL (AS ...): never written */
 	int		 auto_increment;
 	int		 primary;	/* part of the primary key */
 };
