@@ -320,7 +320,8 @@ verify_compare(struct verify *v, const char *key, const struct record *r,
 		 * gives them their default (nullable columns too: DEFAULT
 		 * 'new', CURRENT_TIMESTAMP), which the schema does not tell.
 		 */
-		if (rf == NULL && !mnull && (c->has_default || c->generated))
+		if (rf == NULL && !mnull && (c->has_default || c->generated ||
+		    c->auto_increment))
 			continue;
 		if (!rnull && !mnull &&
 		    verify_same(c, rf->val, rf->len, mf->val, mf->len))

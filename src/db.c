@@ -504,14 +504,43 @@ db_value(struct buf *b, const struct schema_column *col, const struct rec_field 
  * a value for (1906), even DEFAULT in ON DUPLICATE KEY UPDATE.
  */
 static int
-db_written(const struct schema *s, size_t i)
+db_written(const struct schema *s, size_t i, int omit)
 {
-	return ((int)i != s->version_col && !s->cols[i].generated);
+	return ((int)i != s->version_col && !s->cols[i].generated &&
+	    (int)i != omit);
+}
+
+/*
+ * The column to leave out of an upsert of recs: an AUTO_INCREMENT column
+ * other than the key that none of them gives.  Left out, MySQL numbers a
+ * new row and keeps an old row's number; bound as DEFAULT it gave 0 under
+ * NO_AUTO_VALUE_ON_ZERO, and NULL would renumber the row on each update.
+ * -1 when there is none to leave out.
+ */
+static int
+db_omit(const struct schema *s, struct record **recs, size_t n)
+{
+	size_t	 i, j;
+	int	 ai = -1;
+
+	for (i = 0; i < s->ncols && ai < 0; i++) {
+		if (s->cols[i].auto_increment && !s->cols[i].primary &&
+		    !s->cols[i].generated && (int)i != s->version_col)
+			ai = (int)i;
+	}
+	for (i = 0; i < n && ai >= 0; i++) {
+		for (j = 0; j < recs[i]->nfields; j++) {
+			if (recs[i]->fields[j].col == ai &&
+			    recs[i]->fields[j].type != REC_NULL)
+				return (-1);
+		}
+	}
+	return (ai);
 }
 
 /* "INSERT INTO `t` (`c1`,...,`_wtc_version`) VALUES " into b, tail into t. */
 static void
-db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
+db_upsert_parts(const struct schema *s, int omit, struct buf *b, struct buf *t)
 {
 	const struct schema_column	*c;
 	size_t			 i;
@@ -520,7 +549,7 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 	db_ident(b, s->table);
 	buf_add(b, " (", 2);
 	for (i = 0; i < s->ncols; i++) {
-		if (!db_written(s, i))
+		if (!db_written(s, i, omit))
 			continue;
 		db_ident(b, s->cols[i].name);
 		buf_addc(b, ',');
@@ -545,7 +574,7 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 	 */
 	buf_adds(t, " ON DUPLICATE KEY UPDATE ");
 	for (i = 0; i < s->ncols; i++) {
-		if (!db_written(s, i) || s->cols[i].primary)
+		if (!db_written(s, i, omit) || s->cols[i].primary)
 			continue;
 		db_ident(t, s->cols[i].name);
 		buf_adds(t, "=IF(VALUES(");
@@ -588,8 +617,8 @@ db_upsert_parts(const struct schema *s, struct buf *b, struct buf *t)
 
 /* Append "(v1,...,version)"; map is scratch space for s->ncols ints. */
 static void
-db_upsert_row(const struct schema *s, const struct record *rec, int *map,
-    struct buf *b)
+db_upsert_row(const struct schema *s, int omit, const struct record *rec,
+    int *map, struct buf *b)
 {
 	const struct rec_field	*f;
 	size_t			 i;
@@ -604,7 +633,7 @@ db_upsert_row(const struct schema *s, const struct record *rec, int *map,
 	}
 	buf_addc(b, '(');
 	for (i = 0; i < s->ncols; i++) {
-		if (!db_written(s, i))
+		if (!db_written(s, i, omit))
 			continue;
 		f = map[i] >= 0 ? &rec->fields[map[i]] : NULL;
 		db_value(b, &s->cols[i], f);
@@ -629,16 +658,16 @@ db_upsert_sql(struct db *db, const struct schema *s, struct record **recs,
     size_t n, struct buf *out)
 {
 	struct buf	 tail = BUF_INIT;
-	int		*map;
+	int		*map, omit = db_omit(s, recs, n);
 	size_t		 i;
 
 	map = db != NULL ? db_map(db, s->ncols) :
 	    xreallocarray(NULL, s->ncols, sizeof *map);
-	db_upsert_parts(s, out, &tail);
+	db_upsert_parts(s, omit, out, &tail);
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			buf_addc(out, ',');
-		db_upsert_row(s, recs[i], map, out);
+		db_upsert_row(s, omit, recs[i], map, out);
 	}
 	buf_add(out, tail.data, tail.len);
 	buf_release(&tail);
@@ -697,8 +726,8 @@ db_stmt_error(struct db *db, const struct schema *s, int *transient, char **err)
 
 /* Bulk array binding (COM_STMT_BULK_EXECUTE): one prepared statement, column-wise arrays. */
 static int
-db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
-    size_t n, int *transient, char **err)
+db_upsert_bulk(struct db *db, const struct schema *s, int omit,
+    struct record **recs, size_t n, int *transient, char **err)
 {
 	struct buf		 head = BUF_INIT, tail = BUF_INIT;
 	const struct record	*rec;
@@ -709,9 +738,9 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 
 	nc = 0;
 	for (c = 0; c < s->ncols; c++)
-		if (db_written(s, c))
+		if (db_written(s, c, omit))
 			nc++;
-	db_upsert_parts(s, &head, &tail);
+	db_upsert_parts(s, omit, &head, &tail);
 	buf_addc(&head, '(');
 	for (c = 0; c <= nc; c++)
 		buf_adds(&head, c == 0 ? "?" : ",?");
@@ -771,7 +800,7 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 				break;
 			bytes += est;
 			for (c = 0, k = 0; c < s->ncols; c++) {
-				if (!db_written(s, c))
+				if (!db_written(s, c, omit))
 					continue;
 				i = k * db->bcap + rows;
 				f = map[c] >= 0 ? &rec->fields[map[c]] : NULL;
@@ -799,7 +828,7 @@ db_upsert_bulk(struct db *db, const struct schema *s, struct record **recs,
 		}
 		memset(db->binds, 0, (nc + 1) * sizeof *db->binds);
 		for (c = 0, k = 0; c < s->ncols; c++) {
-			if (!db_written(s, c))
+			if (!db_written(s, c, omit))
 				continue;
 			db->binds[k].buffer_type = s->cols[c].type == SCHEMA_BINARY ?
 			    MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
@@ -844,6 +873,11 @@ out:
 }
 #endif
 
+static int	 db_upsert_split(struct db *, const struct schema *,
+		    struct record **, size_t, int *, char **);
+static int	 db_upsert_group(struct db *, const struct schema *, int,
+		    struct record **, size_t, int *, char **);
+
 /*
  * Statements are filled up to stmt_max; a row that would overflow one goes
  * to the next, and once a second statement is needed the batch runs inside
@@ -853,8 +887,7 @@ int
 db_upsert(struct db *db, const struct schema *s, struct record **recs, size_t n,
     int *transient, char **err)
 {
-	size_t		 i, j, mark, head, rows = 0, size;
-	int		*map, in_trx = 0, rc = -1;
+	size_t		 i, j, size;
 
 	*transient = 0;
 	if (n == 0)
@@ -883,20 +916,66 @@ db_upsert(struct db *db, const struct schema *s, struct record **recs, size_t n,
 			    "larger than max_allowed_packet (%" PRIu64 ") of mysql "
 			    "'%s'", size, db->packet, db->where));
 	}
+	if (db_omit(s, recs, n) < 0 && db_omit(s, NULL, 0) >= 0)
+		return (db_upsert_split(db, s, recs, n, transient, err));
+	return (db_upsert_group(db, s, db_omit(s, recs, n), recs, n,
+	    transient, err));
+}
+
+/*
+ * A batch where some records give the AUTO_INCREMENT column that db_omit
+ * finds and some do not goes as two upserts, the second leaving it out.
+ * Each is atomic; if the second fails, the batch is landed again, and the
+ * first's rows land as they are.
+ */
+static int
+db_upsert_split(struct db *db, const struct schema *s, struct record **recs,
+    size_t n, int *transient, char **err)
+{
+	struct record	**part;
+	size_t		  i, ngive = 0, nleave;
+	int		  ai = db_omit(s, NULL, 0), rc;
+
+	part = xreallocarray(NULL, n, sizeof *part);
+	for (i = 0; i < n; i++) {
+		if (db_omit(s, &recs[i], 1) < 0)
+			part[ngive++] = recs[i];
+	}
+	nleave = ngive;
+	for (i = 0; i < n; i++) {
+		if (db_omit(s, &recs[i], 1) >= 0)
+			part[nleave++] = recs[i];
+	}
+	rc = db_upsert_group(db, s, -1, part, ngive, transient, err);
+	if (rc == 0 && ngive < n)
+		rc = db_upsert_group(db, s, ai, part + ngive, n - ngive,
+		    transient, err);
+	free(part);
+	return (rc);
+}
+
+/* Upsert recs, leaving out column omit (-1: none). */
+static int
+db_upsert_group(struct db *db, const struct schema *s, int omit,
+    struct record **recs, size_t n, int *transient, char **err)
+{
+	size_t		 i, mark, head, rows = 0;
+	int		*map, in_trx = 0, rc = -1;
+
 #ifdef DB_HAVE_BULK
 	if (db->bulk)
-		return (db_upsert_bulk(db, s, recs, n, transient, err));
+		return (db_upsert_bulk(db, s, omit, recs, n, transient, err));
 #endif
 	map = db_map(db, s->ncols);
 	buf_reset(&db->sql);
 	buf_reset(&db->tail);
-	db_upsert_parts(s, &db->sql, &db->tail);
+	db_upsert_parts(s, omit, &db->sql, &db->tail);
 	head = db->sql.len;
 	for (i = 0; i < n; i++) {
 		mark = db->sql.len;
 		if (rows > 0)
 			buf_addc(&db->sql, ',');
-		db_upsert_row(s, recs[i], map, &db->sql);
+		db_upsert_row(s, omit, recs[i], map, &db->sql);
 		if (rows > 0 && db->sql.len + db->tail.len > db->stmt_max) {
 			buf_reset(&db->row);
 			buf_add(&db->row, db->sql.data + mark + 1,

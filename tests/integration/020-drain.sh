@@ -108,6 +108,23 @@ assert_eq "$(sql 'SELECT id, email, domain, up FROM gen')" \
     "$(printf '1\tb@y.org\ty.org\tB@Y.ORG')" "a row with generated columns updated"
 expect_status 0 "$WTC" --table gen verify
 
+# An AUTO_INCREMENT column other than the key: MySQL numbers a new row
+# that does not give it and keeps an old row's number (it was 0 for every
+# row, and the second row collided on its unique key); one given is kept.
+sql "CREATE TABLE tai (sku VARCHAR(10) PRIMARY KEY,
+    seq BIGINT NOT NULL AUTO_INCREMENT, UNIQUE KEY (seq), qty INT,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table tai put --no-drain '{"sku": "a", "qty": 1}' \
+    '{"sku": "b", "qty": 2}'
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" --table tai put --no-drain '{"sku": "a", "qty": 10}' \
+    '{"sku": "d", "seq": 100, "qty": 4}' '{"sku": "e", "qty": 5}' \
+    '{"sku": "b", "seq": 50, "qty": 20}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT sku, seq, qty FROM tai ORDER BY sku' | tr '\t\n' ' ')" \
+    "a 1 10 b 50 20 d 100 4 e 101 5 " "non-key auto_increment"
+expect_status 0 "$WTC" --table tai verify
+
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0
 expect_status 64 "$WTC" drain --bogus
