@@ -617,6 +617,7 @@ schema_parse_column(struct schema *s, struct schema_line *l)
 {
 	struct schema_column	 c;
 	uint64_t		 prec, scale, nvalues;
+	const char		*p;
 	size_t			 i;
 
 	if (l->n < 14)
@@ -642,6 +643,14 @@ schema_parse_column(struct schema *s, struct schema_line *l)
 		return ("bad column field");
 	c.precision = (unsigned)prec;
 	c.scale = (unsigned)scale;
+	/*
+	 * A cache from before wtc kept a column's fsp has 0 here: read it
+	 * from the type, or fractions would be refused while MySQL is down.
+	 */
+	if ((c.type == SCHEMA_DATETIME || c.type == SCHEMA_TIME) &&
+	    (p = strchr(l->f[2], '(')) != NULL && p[1] >= '1' && p[1] <= '6' &&
+	    p[2] == ')')
+		c.precision = (unsigned)(p[1] - '0');
 	if (nvalues != l->n - 14)
 		return ("column value count does not match");
 	if (schema_find(s, l->f[1]) != -1)

@@ -401,6 +401,21 @@ test_text_round_trip(void **state)
 	schema_free(s);
 	buf_release(&b);
 
+	/* A cache from before the fsp was kept: read from the type. */
+	{
+		static const char old[] = "wtc-schema 1\ntable t\n"
+		    "column\tid\tint(11)\tint\t0\t-2147483648\t2147483647\t0\t0"
+		    "\t0\t0\t0\t0\t0\n"
+		    "column\tt\tdatetime(6)\tdatetime\t0\t0\t0\t0\t0\t0\t1\t1"
+		    "\t0\t0\npk 0\nend\n";
+
+		t = schema_from_text(old, sizeof old - 1, &err);
+		if (t == NULL)
+			fail_msg("%s", err);
+		assert_int_equal(t->cols[1].precision, 6);
+		schema_free(t);
+	}
+
 	/* No columns, no key. */
 	s = schema_new("empty");
 	schema_to_text(s, &b);
