@@ -577,10 +577,6 @@ rec_check_decimal(struct rec_parser *ps, const struct schema_column *c,
 		return (err_set(ps->err, "field '%s' has more than %u decimal "
 		    "places", c->name, c->scale));
 	}
-	if ((ndig > c->precision - c->scale || (neg && c->is_unsigned)) &&
-	    c->type == SCHEMA_FLOAT)
-		return (err_set(ps->err, "field '%s' is out of range for %s",
-		    c->name, c->sql_type));
 	if (ndig > c->precision - c->scale || (neg && c->is_unsigned))
 		return (err_set(ps->err, "field '%s' is out of range for "
 		    "decimal(%u,%u)%s", c->name, c->precision, c->scale,
@@ -590,6 +586,65 @@ rec_check_decimal(struct rec_parser *ps, const struct schema_column *c,
 bad:
 	return (err_set(ps->err, "field '%s' must be a decimal number like "
 	    "12.34", c->name));
+}
+
+/*
+ * FLOAT(M,D) rounds to D places: a JSON number (exponent and all) with
+ * more places than D, or more than M-D whole digits, is refused.
+ */
+static int
+rec_check_float_md(struct rec_parser *ps, const struct schema_column *c,
+    const char *s, size_t len)
+{
+	const char	*p = s, *end = s + len, *d0, *d1;
+	size_t		 nd = 0, nint, lead = 0, trail = 0, i;
+	long		 e = 0, pt;
+	int		 neg = 0, eneg = 0;
+
+	if (p < end && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	d0 = p;
+	while (p < end && ((*p >= '0' && *p <= '9') || *p == '.'))
+		p++;
+	d1 = p;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			eneg = *p++ == '-';
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			if (e < 100000)
+				e = e * 10 + (*p - '0');
+	}
+	if (eneg)
+		e = -e;
+	/* The digits, the point after nint of them, moved by e. */
+	for (nint = 0; d0 + nint < d1 && d0[nint] != '.'; nint++)
+		;
+	for (i = 0; d0 + i < d1; i++) {
+		if (d0[i] == '.')
+			continue;
+		if (nd == lead && d0[i] == '0')
+			lead++;
+		trail = d0[i] == '0' ? trail + 1 : 0;
+		nd++;
+	}
+	if (lead == nd)
+		return (0);	/* zero */
+	pt = (long)nint + e - (long)lead;
+	nd -= lead + trail;
+	if ((long)nd - pt > (long)c->scale) {
+		if (c->scale == 0)
+			return (err_set(ps->err, "field '%s' cannot have decimal "
+			    "places", c->name));
+		return (err_set(ps->err, "field '%s' has more than %u decimal "
+		    "places", c->name, c->scale));
+	}
+	if (pt > (long)(c->precision - c->scale) || (neg && c->is_unsigned))
+		return (err_set(ps->err, "field '%s' is out of range for %s",
+		    c->name, c->sql_type));
+	return (0);
 }
 
 static int
@@ -649,14 +704,27 @@ rec_valid_mmss(const char *s, const char *end, size_t *nfrac)
 
 /*
  * More digits of a second than the column keeps would be cut off by MySQL
- * while Redis keeps them: refused, as DECIMAL's extra places are.
+ * while Redis keeps them: refused, as DECIMAL's extra places are.  Extra
+ * zeros change nothing: they are dropped from f's value (which ends in
+ * the nfrac digits), so that Redis holds what MySQL will.
  */
 static int
 rec_check_fsp(struct rec_parser *ps, const struct schema_column *c,
-    size_t nfrac)
+    struct rec_field *f, size_t nfrac)
 {
+	char	*frac = (char *)f->val + f->len - nfrac;
+	size_t	 i;
+
 	if (nfrac <= c->precision)
 		return (0);
+	for (i = c->precision; i < nfrac && frac[i] == '0'; i++)
+		;
+	if (i == nfrac) {
+		/* Cut the zeros, and the '.' with them if none is kept. */
+		f->len -= nfrac - c->precision + (c->precision == 0);
+		((char *)f->val)[f->len] = '\0';
+		return (0);
+	}
 	if (c->precision == 0)
 		return (err_set(ps->err, "field '%s' has a fraction of a second, "
 		    "which column type %s does not keep", c->name,
@@ -741,7 +809,7 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 		    !rec_valid_mmss(s + 14, end, &n))
 			return (err_set(ps->err, "field '%s' must be a date and "
 			    "time like 2024-01-31 12:30:00", c->name));
-		if (rec_check_fsp(ps, c, n) != 0)
+		if (rec_check_fsp(ps, c, f, n) != 0)
 			return (-1);
 		s[10] = ' ';	/* the form the server hands back */
 		break;
@@ -756,7 +824,7 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 		    !rec_valid_mmss(p + n + 1, end, &n))
 			return (err_set(ps->err, "field '%s' must be a time like "
 			    "12:30:00", c->name));
-		if (rec_check_fsp(ps, c, n) != 0)
+		if (rec_check_fsp(ps, c, f, n) != 0)
 			return (-1);
 		break;
 	case SCHEMA_YEAR:
@@ -854,7 +922,7 @@ rec_number(struct rec_parser *ps, const struct schema_column *c,
 		break;
 	case SCHEMA_FLOAT:
 		if (c->precision > 0 &&
-		    rec_check_decimal(ps, c, n->s, n->len) != 0)
+		    rec_check_float_md(ps, c, n->s, n->len) != 0)
 			return (-1);
 		break;
 	case SCHEMA_OTHER:

@@ -195,6 +195,14 @@ test_float_places(void **state)
 	ONE_OK(s, "f", "-999.99", REC_NUM, "-999.99");
 	one_err(s, "f", "1.234", "field 'f' has more than 2 decimal places");
 	one_err(s, "f", "1000", "field 'f' is out of range for float(5,2)");
+	/* An exponent is no reason to refuse: what counts is the value. */
+	ONE_OK(s, "f", "1e-2", REC_NUM, "1e-2");
+	ONE_OK(s, "f", "1.5E+2", REC_NUM, "1.5E+2");
+	ONE_OK(s, "f", "0.50", REC_NUM, "0.50");
+	ONE_OK(s, "f", "0", REC_NUM, "0");
+	one_err(s, "f", "1e-3", "field 'f' has more than 2 decimal places");
+	one_err(s, "f", "1.5e3", "field 'f' is out of range for float(5,2)");
+	one_err(s, "f", "0.001", "field 'f' has more than 2 decimal places");
 	ONE_OK(s, "d", "1.2345e300", REC_NUM, "1.2345e300");
 	schema_free(s);
 }
@@ -639,6 +647,8 @@ test_types(void **state)
 	/* A fraction of a second that the column does not keep: MySQL cuts it. */
 	one_err(s, "dur", "\"0:00:00.5\"", "field 'dur' has a fraction of a "
 	    "second, which column type time does not keep");
+	/* Zeros past the column's digits change nothing: dropped. */
+	ONE_OK(s, "dur", "\"1:00:00.000\"", REC_STR, "1:00:00");
 	one_err(s, "dur", "\"839:00:00\"",
 	    "field 'dur' must be a time like 12:30:00");
 	one_err(s, "dur", "\"12:60:00\"",
