@@ -748,6 +748,16 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 
 	switch (c->type) {
 	case SCHEMA_STRING:
+		/*
+		 * MySQL drops a CHAR's trailing spaces: 'x ' is 'x' there, and
+		 * must be in Redis too (as a key above all: two keys, one row).
+		 */
+		if (strncmp(c->sql_type, "char", 4) == 0) {
+			while (f->len > 0 && s[f->len - 1] == ' ')
+				f->len--;
+			s[f->len] = '\0';
+			end = s + f->len;
+		}
 		if (c->max_chars == 0 || f->len <= c->max_chars)
 			break;
 		if (strstr(c->sql_type, "text") != NULL)	/* *text limits are bytes */

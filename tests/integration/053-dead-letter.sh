@@ -147,6 +147,13 @@ assert_eq "$(sql 'SELECT CONCAT(code, "|"), v FROM codes ORDER BY v')" \
 expect_grep '"code":"ABC","v":2' "$DL"
 expect_grep '"code":"x ","v":4' "$DL"
 expect_grep "that the column's collation holds equal" "$DL"
+# A CHAR drops trailing spaces in MySQL, and in Redis too: one key, one row.
+sql "CREATE TABLE kc (k CHAR(5) PRIMARY KEY, v INT,
+    _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table kc put --no-drain '{"k": "x", "v": 1}' '{"k": "x ", "v": 2}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'kc:*')" 0)" 1 "one CHAR key in redis"
+assert_eq "$(sql 'SELECT CONCAT(k, "|"), v FROM kc')" "$(printf 'x|\t2')" "one CHAR row"
 
 # Keys of MariaDB's UUID and INET6 types land (the guard's IF mixed their
 # type with an integer: every record was dead-lettered, error 4078).
