@@ -104,12 +104,31 @@ schema_parse_small(const char **pp, unsigned *out)
 	return (0);
 }
 
+/* The character that \c stands for: \\, \n, \r, \t; -1 for others. */
+static int
+schema_escaped(int c)
+{
+	switch (c) {
+	case '\\':
+		return ('\\');
+	case 'n':
+		return ('\n');
+	case 'r':
+		return ('\r');
+	case 't':
+		return ('\t');
+	default:
+		return (-1);
+	}
+}
+
 /* Parse "('a','b''c','d\\e')" at *pp into values. */
 static int
 schema_parse_values(const char **pp, struct schema_column *c)
 {
 	const char	*p = *pp;
 	struct buf	 b = BUF_INIT;
+	int		 ch;
 
 	if (*p++ != '(')
 		return (-1);
@@ -131,23 +150,9 @@ schema_parse_values(const char **pp, struct schema_column *c)
 				p++;
 			} else if (*p == '\\' && p[1] != '\0') {
 				/* The server escapes members as in SQL text. */
-				switch (*++p) {
-				case 'n':
-					buf_addc(&b, '\n');
-					break;
-				case 'r':
-					buf_addc(&b, '\r');
-					break;
-				case 't':
-					buf_addc(&b, '\t');
-					break;
-				case 'Z':
-					buf_addc(&b, '\032');
-					break;
-				default:
-					buf_addc(&b, *p);
-					break;
-				}
+				if ((ch = schema_escaped(*++p)) == -1)
+					ch = *p == 'Z' ? '\032' : *p;
+				buf_addc(&b, (char)ch);
 				p++;
 				continue;
 			}
@@ -524,6 +529,7 @@ static int
 schema_split(const char *p, const char *end, char sep, struct schema_line *l)
 {
 	struct buf	 b = BUF_INIT;
+	int		 ch;
 
 	for (;;) {
 		buf_reset(&b);
@@ -533,24 +539,9 @@ schema_split(const char *p, const char *end, char sep, struct schema_line *l)
 				buf_addc(&b, *p++);
 				continue;
 			}
-			if (++p == end)
+			if (++p == end || (ch = schema_escaped(*p++)) == -1)
 				goto fail;
-			switch (*p++) {
-			case '\\':
-				buf_addc(&b, '\\');
-				break;
-			case 't':
-				buf_addc(&b, '\t');
-				break;
-			case 'n':
-				buf_addc(&b, '\n');
-				break;
-			case 'r':
-				buf_addc(&b, '\r');
-				break;
-			default:
-				goto fail;
-			}
+			buf_addc(&b, (char)ch);
 		}
 		l->f = xreallocarray(l->f, l->n + 1, sizeof *l->f);
 		l->f[l->n++] = xstrndup(b.data, b.len);
