@@ -118,9 +118,13 @@ verify_time(struct buf *b, const char *s, size_t len)
 
 	if (len > 0 && s[len - 1] == 'Z')
 		len--;
-	if ((dot = memchr(s, '.', len)) != NULL &&
-	    strspn(dot + 1, "0") >= len - (size_t)(dot + 1 - s))
-		len = (size_t)(dot - s);
+	/* A fraction's trailing zeros, and the '.' if nothing else is left. */
+	if ((dot = memchr(s, '.', len)) != NULL) {
+		while (len > (size_t)(dot + 1 - s) && s[len - 1] == '0')
+			len--;
+		if (len == (size_t)(dot + 1 - s))
+			len--;
+	}
 	for (i = 0; i < len; i++)
 		buf_addc(b, s[i] == 'T' ? ' ' : s[i]);
 	buf_addc(b, '\0');

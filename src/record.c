@@ -1537,12 +1537,63 @@ record_key_part(struct buf *out, const char *val, size_t len, int composite)
 	}
 }
 
+/*
+ * A key value as MySQL hands it back, so that one row has one Redis key:
+ * a DECIMAL with all of its scale's places (1.5 is 1.50 in DECIMAL(6,2),
+ * -0 is 0), a DATETIME or TIME with all of its fsp's digits.  Other values
+ * go as they are.  Appends to canon and returns 1, or returns 0.
+ */
+static int
+rec_key_canon(const struct schema_column *c, const char *val, size_t len,
+    struct buf *canon)
+{
+	const char	*dot, *p;
+	size_t		 nfrac, i;
+	int		 zero = 1;
+
+	if (c->type == SCHEMA_DECIMAL) {
+		dot = memchr(val, '.', len);
+		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
+		for (p = val; p < val + len; p++) {
+			if (*p >= '1' && *p <= '9')
+				zero = 0;
+		}
+		if (zero && val[0] == '-') {
+			val++;
+			len--;
+		}
+		if (nfrac > c->scale || (nfrac == c->scale && !zero))
+			return (0);
+		buf_add(canon, val, len);
+		if (c->scale > 0 && dot == NULL)
+			buf_addc(canon, '.');
+		for (i = nfrac; i < c->scale; i++)
+			buf_addc(canon, '0');
+		return (1);
+	}
+	if ((c->type == SCHEMA_DATETIME || c->type == SCHEMA_TIME) &&
+	    c->precision > 0) {
+		dot = memchr(val, '.', len);
+		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
+		if (nfrac >= c->precision)
+			return (0);
+		buf_add(canon, val, len);
+		if (dot == NULL)
+			buf_addc(canon, '.');
+		for (i = nfrac; i < c->precision; i++)
+			buf_addc(canon, '0');
+		return (1);
+	}
+	return (0);
+}
+
 int
 record_key(const struct record *rec, const struct schema *s,
     const char *prefix, struct buf *out, char **err)
 {
 	const struct rec_field	*f;
 	const char		*name;
+	struct buf		 canon = BUF_INIT;
 	size_t			 start = out->len, k, i;
 
 	if (prefix != NULL)
@@ -1563,12 +1614,18 @@ record_key(const struct record *rec, const struct schema *s,
 			out->len = start;
 			if (out->data != NULL)
 				out->data[start] = '\0';
+			buf_release(&canon);
 			return (err_set(err, "record has no value for key column "
 			    "'%s'", name));
 		}
 		buf_addc(out, ':');
-		record_key_part(out, f->val, f->len, s->npk > 1);
+		buf_reset(&canon);
+		if (rec_key_canon(&s->cols[s->pk[k]], f->val, f->len, &canon))
+			record_key_part(out, canon.data, canon.len, s->npk > 1);
+		else
+			record_key_part(out, f->val, f->len, s->npk > 1);
 	}
+	buf_release(&canon);
 	return (0);
 }
 
