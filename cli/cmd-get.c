@@ -130,7 +130,7 @@ get_one(struct get_state *gs, const char *id)
 			goto out;
 		}
 		/* The key as wtc writes it, whatever escapes id spelt. */
-		record_key_values(&key, pk, gs->schema->npk);
+		record_key_values(&key, gs->schema, pk);
 	} else
 		buf_adds(&key, id);
 	if (gs->cache != NULL) {

@@ -397,7 +397,7 @@ verify_id_key(struct verify *v, const char *id, size_t len, struct buf *key)
 		buf_add(key, id, len);	/* verify_key says what is wrong */
 		free(err);
 	} else
-		record_key_values(key, pk, v->s->npk);
+		record_key_values(key, v->s, pk);
 	free(pk);
 	free(copy);
 }

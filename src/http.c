@@ -1180,7 +1180,7 @@ http_read(struct http_worker *w, struct http_req *req)
 	buf_adds(&w->key, h->prefix);
 	buf_adds(&w->key, s->table);
 	buf_addc(&w->key, ':');
-	record_key_values(&w->key, pk, npk);
+	record_key_values(&w->key, s, pk);
 
 	/* Redis first; if it fails, MySQL still answers. */
 	if ((c = http_worker_cache(w, &err)) != NULL &&

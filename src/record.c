@@ -1630,15 +1630,22 @@ record_key(const struct record *rec, const struct schema *s,
 }
 
 void
-record_key_values(struct buf *out, const char **pk, size_t npk)
+record_key_values(struct buf *out, const struct schema *s, const char **pk)
 {
-	size_t	 i;
+	struct buf	 canon = BUF_INIT;
+	size_t		 i;
 
-	for (i = 0; i < npk; i++) {
+	for (i = 0; i < s->npk; i++) {
 		if (i > 0)
 			buf_addc(out, ':');
-		record_key_part(out, pk[i], strlen(pk[i]), npk > 1);
+		buf_reset(&canon);
+		if (rec_key_canon(&s->cols[s->pk[i]], pk[i], strlen(pk[i]),
+		    &canon))
+			record_key_part(out, canon.data, canon.len, s->npk > 1);
+		else
+			record_key_part(out, pk[i], strlen(pk[i]), s->npk > 1);
 	}
+	buf_release(&canon);
 }
 
 int

@@ -116,8 +116,9 @@ uint64_t	 record_max_id(struct record *const *recs, size_t n);
 int		 record_key(const struct record *, const struct schema *,
 		    const char *prefix, struct buf *out, char **err);
 
-/* Append npk primary key values (C strings) as record_key writes them. */
-void		 record_key_values(struct buf *out, const char **pk, size_t npk);
+/* Append the primary key values pk (C strings) as record_key writes them. */
+void		 record_key_values(struct buf *out, const struct schema *,
+		    const char **pk);
 
 /*
  * Split the key values part of a key (what follows "<prefix><table>:") into

@@ -139,6 +139,9 @@ assert_eq "$(rcli HGET 'dk:1.50:2024-01-01 10%3A00%3A00.000' note)" b "the newes
 expect_status 0 "$WTC" drain --once
 expect_status 0 "$WTC" --table dk verify
 expect_grep "verified 2 keys: 0 differ" "$T/out"
+# An id given as 1.5 finds the key of 1.50, in get, verify and serve.
+expect_status 0 "$WTC" --table dk verify --ids '1.5:2024-01-01 10%3A00%3A00'
+expect_grep "verified 1 key: 0 differ" "$T/out"
 
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0
