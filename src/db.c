@@ -59,6 +59,7 @@ struct db {
 	/* The bulk (array binding) variant. */
 	MYSQL_STMT	*stmt;
 	struct buf	 stmt_sql;	/* the text stmt was prepared from */
+	struct buf	 bits;		/* BIT values as bytes, for binds */
 	MYSQL_BIND	*binds;
 	const char	**bptr;		/* ncols x rows, column-wise */
 	unsigned long	*blen;
@@ -344,6 +345,7 @@ db_free(struct db *db)
 	if (db->stmt != NULL)
 		mysql_stmt_close(db->stmt);
 	buf_release(&db->stmt_sql);
+	buf_release(&db->bits);
 	free(db->binds);
 	free(db->bptr);
 	free(db->blen);
@@ -724,6 +726,39 @@ db_stmt_error(struct db *db, const struct schema *s, int *transient, char **err)
 	return (db_rejected(s, mysql_stmt_error(db->stmt), e, err));
 }
 
+static size_t
+db_bit_cols(const struct schema *s)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < s->ncols; i++)
+		n += schema_is_bit(&s->cols[i]) != 0;
+	return (n);
+}
+
+/*
+ * A BIT value (its number's digits, or a boolean's 0 or 1) as the bytes
+ * MySQL takes for it: big-endian, as many as the column's bits need.
+ * Bound as text, BIT(8) got 5 as the byte '5' (53).  The bytes go in
+ * db->bits, which has room for them.
+ */
+static void
+db_bit_bytes(struct db *db, const struct schema_column *c,
+    const struct rec_field *f, const char **p, unsigned long *len)
+{
+	uint64_t	 v = 0, max = c->int_max;
+	size_t		 i, n = 1;
+
+	for (i = 0; i < f->len && f->val[i] >= '0' && f->val[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(f->val[i] - '0');
+	while (n < 8 && (max >> (8 * n)) != 0)
+		n++;
+	*p = db->bits.data + db->bits.len;
+	*len = n;
+	for (i = n; i > 0; i--)
+		buf_addc(&db->bits, (char)(v >> (8 * (i - 1)) & 0xff));
+}
+
 /* Bulk array binding (COM_STMT_BULK_EXECUTE): one prepared statement, column-wise arrays. */
 static int
 db_upsert_bulk(struct db *db, const struct schema *s, int omit,
@@ -784,6 +819,9 @@ db_upsert_bulk(struct db *db, const struct schema *s, int omit,
 		 * and the batch was retried for ever.
 		 */
 		bytes = 0;
+		/* Room for every BIT value of the packet: bptr points in. */
+		buf_reset(&db->bits);
+		buf_grow(&db->bits, db->bcap * db_bit_cols(s) * 8);
 		for (rows = 0; start + rows < n && rows < db->bcap; rows++) {
 			rec = recs[start + rows];
 			for (c = 0; c < s->ncols; c++)
@@ -821,6 +859,9 @@ db_upsert_bulk(struct db *db, const struct schema *s, int omit,
 						db->bptr[i] = "0000";
 						db->blen[i] = 4;
 					}
+					if (schema_is_bit(&s->cols[c]))
+						db_bit_bytes(db, &s->cols[c],
+						    f, &db->bptr[i], &db->blen[i]);
 				}
 				k++;
 			}
@@ -830,8 +871,9 @@ db_upsert_bulk(struct db *db, const struct schema *s, int omit,
 		for (c = 0, k = 0; c < s->ncols; c++) {
 			if (!db_written(s, c, omit))
 				continue;
-			db->binds[k].buffer_type = s->cols[c].type == SCHEMA_BINARY ?
-			    MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
+			db->binds[k].buffer_type = s->cols[c].type == SCHEMA_BINARY ||
+			    schema_is_bit(&s->cols[c]) ? MYSQL_TYPE_BLOB :
+			    MYSQL_TYPE_STRING;
 			db->binds[k].buffer = (void *)(db->bptr + k * db->bcap);
 			db->binds[k].length = db->blen + k * db->bcap;
 			db->binds[k].u.indicator = db->bind_ind + k * db->bcap;
@@ -1233,7 +1275,13 @@ db_select_cols(const struct schema *s, struct buf *b)
 		if (!first)
 			buf_addc(b, ',');
 		first = 0;
-		db_ident(b, s->cols[i].name);
+		/* A BIT comes as bytes: as a number, as it was written. */
+		if (schema_is_bit(&s->cols[i])) {
+			buf_adds(b, "CAST(");
+			db_ident(b, s->cols[i].name);
+			buf_adds(b, " AS UNSIGNED)");
+		} else
+			db_ident(b, s->cols[i].name);
 	}
 	if (s->version_col >= 0) {
 		if (!first)

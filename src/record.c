@@ -526,10 +526,14 @@ static int
 rec_out_of_range(struct rec_parser *ps, const struct schema_column *c)
 {
 	size_t	 n = strcspn(c->sql_type, "( ");
+	int	 bit = schema_is_bit(c);
 
+	/* bit(12), whose size is the point; int unsigned, whose is not. */
+	if (bit)
+		n = strcspn(c->sql_type, " ");
 	return (err_set(ps->err, "field '%s' is out of range for %.*s%s "
 	    "(%lld..%llu)", c->name, (int)n, c->sql_type,
-	    c->is_unsigned ? " unsigned" : "", (long long)c->int_min,
+	    c->is_unsigned && !bit ? " unsigned" : "", (long long)c->int_min,
 	    (unsigned long long)c->int_max));
 }
 

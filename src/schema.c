@@ -299,7 +299,16 @@ schema_parse_type(struct schema_column *c, const char *sql_type,
 		c->int_max = 2155;
 	} else if (strcmp(word, "json") == 0)
 		c->type = SCHEMA_JSON;
-	else {
+	else if (strcmp(word, "bit") == 0) {
+		/* BIT(1) is a boolean; BIT(M) a number of M bits. */
+		if (nargs > 1 || (nargs == 1 && (args[0] < 1 || args[0] > 64)))
+			return (-1);
+		c->type = nargs == 0 || args[0] == 1 ? SCHEMA_BOOL : SCHEMA_INT;
+		c->is_unsigned = 1;
+		c->int_min = 0;
+		c->int_max = nargs == 0 ? 1 : args[0] == 64 ? UINT64_MAX :
+		    ((uint64_t)1 << args[0]) - 1;
+	} else {
 		c->type = SCHEMA_OTHER;
 		known = 0;
 	}
@@ -334,6 +343,13 @@ schema_parse_type(struct schema_column *c, const char *sql_type,
 		}
 	}
 	return (0);
+}
+
+int
+schema_is_bit(const struct schema_column *c)
+{
+	return (strncmp(c->sql_type, "bit", 3) == 0 &&
+	    (c->sql_type[3] == '(' || c->sql_type[3] == '\0'));
 }
 
 struct schema_column *

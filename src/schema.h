@@ -100,6 +100,9 @@ int		 schema_pk_check(const struct schema *, const char *const *pk);
  */
 int		 schema_pk_canon(const struct schema *, const char **pk);
 
+/* A BIT column: its values go to and come from MySQL as numbers. */
+int		 schema_is_bit(const struct schema_column *);
+
 /* Serialise to / from the cache text form (line based, versioned). */
 void		 schema_to_text(const struct schema *, struct buf *);
 struct schema	*schema_from_text(const char *text, size_t len, char **err);
