@@ -168,6 +168,15 @@ assert_eq "$(sql 'SELECT u, ip FROM uu')" \
     "$(printf '123e4567-e89b-12d3-a456-426614174000\t::1')" "uuid key"
 assert_eq "$(sql 'SELECT ip, n FROM ip6')" "$(printf '2001:db8::1\t2')" "inet6 key"
 expect_no_grep 'Illegal parameter data types' "$DL"
+# A UUID in upper case is the row MariaDB gives back in lower case: one
+# key, and verify agrees.
+expect_status 0 "$WTC" --table uu put --no-drain \
+    '{"u": "123E4567-E89B-12D3-A456-426614174000", "ip": "::2"}'
+assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'uu:*')" 0)" 1 "one uuid key"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT u, ip FROM uu')" \
+    "$(printf '123e4567-e89b-12d3-a456-426614174000\t::2')" "uuid updated"
+expect_status 0 "$WTC" --table uu verify
 
 # A key's newest version rejected leaves the key to the newest older one
 # in the same batch, as a batch of its own would have (it was lost with

@@ -207,6 +207,27 @@ test_float_places(void **state)
 	schema_free(s);
 }
 
+/* MariaDB's UUID: the standard form, in lower case as the server gives it. */
+static void
+test_uuid(void **state)
+{
+	struct schema	*s;
+	char		*err = NULL;
+
+	(void)state;
+	s = schema_new("u");
+	assert_non_null(schema_add_column(s, "k", "int", 0, 0, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "u", "uuid", 0, 1, 0, 0, &err));
+	schema_add_pk(s, 0);
+	ONE_OK(s, "u", "\"123E4567-E89B-12D3-A456-42661417400F\"", REC_STR,
+	    "123e4567-e89b-12d3-a456-42661417400f");
+	one_err(s, "u", "\"123e4567e89b12d3a456426614174000\"",
+	    "field 'u' must be a UUID like 123e4567-e89b-12d3-a456-426614174000");
+	one_err(s, "u", "\"123e4567-e89b-12d3-a456-42661417400g\"",
+	    "field 'u' must be a UUID like 123e4567-e89b-12d3-a456-426614174000");
+	schema_free(s);
+}
+
 static void
 test_users_valid(void **state)
 {
@@ -1267,6 +1288,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_float_places),
+		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_round_trip),
