@@ -14,6 +14,8 @@
  * recursion, so hostile nesting fails fast.  Byte offsets in error messages
  * are 0-based offsets into the text given to record_parse.
  */
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -869,6 +871,16 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 		 * MariaDB's UUID hands values back in lower case: so must
 		 * Redis hold them, a key above all (one row, two keys).
 		 */
+		if (strcmp(c->sql_type, "inet6") == 0) {
+			b = (struct buf)BUF_INIT;
+			i = record_inet6_canon(s, f->len, &b) == 0;
+			buf_release(&b);
+			if (!i)
+				return (err_set(ps->err, "field '%s' must be an "
+				    "IPv6 address like 2001:db8::1 (or "
+				    "::ffff:192.0.2.1)", c->name));
+			break;
+		}
 		if (strcmp(c->sql_type, "uuid") != 0)
 			break;
 		for (i = 0; i < f->len && f->len == 36; i++) {
@@ -1560,6 +1572,49 @@ record_key_part(struct buf *out, const char *val, size_t len, int composite)
 	}
 }
 
+int
+record_inet6_canon(const char *s, size_t len, struct buf *out)
+{
+	unsigned char	 a[16];
+	char		 text[64];
+	unsigned	 w[8];
+	int		 i, gap = -1, glen = 0, run = 0;
+
+	if (len >= sizeof text)
+		return (-1);
+	memcpy(text, s, len);
+	text[len] = '\0';
+	if (inet_pton(AF_INET6, text, a) != 1)
+		return (-1);
+	for (i = 0; i < 8; i++)
+		w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	/* The first longest run of zero groups, even of one, goes as "::". */
+	for (i = 0; i <= 8; i++) {
+		if (i < 8 && w[i] == 0) {
+			run++;
+			continue;
+		}
+		if (run > glen) {
+			glen = run;
+			gap = i - run;
+		}
+		run = 0;
+	}
+	for (i = 0; i < 8; i++) {
+		if (i == gap) {
+			buf_adds(out, i == 0 ? "::" : ":");
+			i += glen - 1;
+		} else if (i == 6 && gap == 0 && (glen == 6 ||
+		    (glen == 5 && w[5] == 0xffff))) {
+			/* IPv4-compatible or -mapped: its last 32 bits dotted. */
+			buf_printf(out, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+			break;
+		} else
+			buf_printf(out, i < 7 ? "%x:" : "%x", w[i]);
+	}
+	return (0);
+}
+
 /*
  * A key value as MySQL hands it back, so that one row has one Redis key:
  * a DECIMAL with all of its scale's places (1.5 is 1.50 in DECIMAL(6,2),
@@ -1594,6 +1649,8 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 			buf_addc(canon, '0');
 		return (1);
 	}
+	if (c->type == SCHEMA_OTHER && strcmp(c->sql_type, "inet6") == 0)
+		return (record_inet6_canon(val, len, canon) == 0);
 	if ((c->type == SCHEMA_DATETIME || c->type == SCHEMA_TIME) &&
 	    c->precision > 0) {
 		dot = memchr(val, '.', len);

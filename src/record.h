@@ -116,6 +116,13 @@ uint64_t	 record_max_id(struct record *const *recs, size_t n);
 int		 record_key(const struct record *, const struct schema *,
 		    const char *prefix, struct buf *out, char **err);
 
+/*
+ * Append the INET6 address in [s, s+len) to out as MariaDB writes it back
+ * (lower case, the first longest run of zero groups as "::", IPv4-mapped
+ * and -compatible addresses dotted); 0, or -1 if it is not an address.
+ */
+int		 record_inet6_canon(const char *s, size_t len, struct buf *out);
+
 /* Append the primary key values pk (C strings) as record_key writes them. */
 void		 record_key_values(struct buf *out, const struct schema *,
 		    const char **pk);

@@ -228,6 +228,40 @@ test_uuid(void **state)
 	schema_free(s);
 }
 
+/* INET6 as MariaDB writes it back (pairs checked against MariaDB 10.11). */
+static void
+test_inet6(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "0:0::1", "::1" },
+		{ "2001:DB8:0:0:1:0:0:1", "2001:db8::1:0:0:1" },
+		{ "1:0:1:1:1:1:1:1", "1::1:1:1:1:1:1" },
+		{ "::ffff:1.2.3.4", "::ffff:1.2.3.4" },
+		{ "::1.2.3.4", "::1.2.3.4" },
+		{ "fe80::0:0:0:1", "fe80::1" },
+		{ "::", "::" },
+		{ "1::", "1::" },
+		{ "::ffff:a0a:a0a", "::ffff:10.10.10.10" },
+		{ "1:0:0:2:0:0:3:4", "1::2:0:0:3:4" },
+		{ "0:0:1::", "0:0:1::" },
+		{ "::ffff:0:0", "::ffff:0.0.0.0" },
+		{ "1:2:3:4:5:6:7:0", "1:2:3:4:5:6:7::" },
+	};
+	struct buf	 b = BUF_INIT;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		buf_reset(&b);
+		assert_int_equal(record_inet6_canon(pairs[i][0],
+		    strlen(pairs[i][0]), &b), 0);
+		assert_string_equal(b.data, pairs[i][1]);
+	}
+	assert_int_equal(record_inet6_canon("1.2.3.4", 7, &b), -1);
+	assert_int_equal(record_inet6_canon("1:::2", 5, &b), -1);
+	buf_release(&b);
+}
+
 static void
 test_users_valid(void **state)
 {
@@ -1289,6 +1323,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_types),
 		cmocka_unit_test(test_float_places),
 		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_inet6),
 		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_round_trip),
