@@ -118,6 +118,14 @@ verify_time(struct buf *b, const char *s, size_t len)
 
 	if (len > 0 && s[len - 1] == 'Z')
 		len--;
+	/* A TIME's one-digit hour, as MySQL writes two: 1:00:00 is 01:00:00. */
+	i = len > 0 && s[0] == '-';
+	if (len > i + 1 && s[i + 1] == ':') {
+		buf_add(b, s, i);
+		buf_addc(b, '0');
+		s += i;
+		len -= i;
+	}
 	/* A fraction's trailing zeros, and the '.' if nothing else is left. */
 	if ((dot = memchr(s, '.', len)) != NULL) {
 		while (len > (size_t)(dot + 1 - s) && s[len - 1] == '0')

@@ -1145,11 +1145,15 @@ db_load_schema(struct db *db, const char *table, struct schema **out, char **err
 	/*
 	 * MariaDB shows a default of NULL as the word NULL (a string default
 	 * is quoted), MySQL as NULL: either way there is no default to fill.
+	 * A generated column's EXTRA is VIRTUAL or STORED GENERATED (VIRTUAL
+	 * or PERSISTENT in older MariaDB); MySQL 8's DEFAULT_GENERATED is an
+	 * expression default (DEFAULT CURRENT_TIMESTAMP), not one.
 	 */
 	buf_adds(&sql, "SELECT COLUMN_NAME, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH,"
 	    " IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL',"
 	    " EXTRA LIKE '%auto_increment%', COLUMN_KEY,"
-	    " EXTRA LIKE '%GENERATED%' OR EXTRA IN ('VIRTUAL', 'PERSISTENT')"
+	    " EXTRA LIKE '%VIRTUAL GENERATED%' OR EXTRA LIKE '%STORED GENERATED%'"
+	    " OR EXTRA IN ('VIRTUAL', 'PERSISTENT')"
 	    " FROM information_schema.COLUMNS"
 	    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ");
 	db_quote(&sql, table, strlen(table));
@@ -1379,6 +1383,10 @@ db_get(struct db *db, const struct schema *s, const char **pk,
 		buf_addc(&sql, '=');
 		if (s->cols[s->pk[i]].type == SCHEMA_BINARY)
 			db_quote_hex(&sql, pk[i], strlen(pk[i]));
+		else if (schema_is_bit(&s->cols[s->pk[i]]) &&
+		    db_numeric(pk[i], strlen(pk[i])))
+			/* Against a BIT, '5' is the byte 53: the number. */
+			buf_adds(&sql, pk[i]);
 		else
 			db_quote(&sql, pk[i], strlen(pk[i]));
 	}

@@ -894,6 +894,25 @@ drain_unbound(struct record *rec, const struct schema *s)
 	return (-1);
 }
 
+/*
+ * The index of a field for a generated column, or -1.  put refuses them,
+ * but one that validated against a schema cache from before wtc knew
+ * generated columns may be in the spool, and the upsert leaves such a
+ * column out: its value must not vanish unsaid.
+ */
+static int
+drain_generated(const struct record *rec, const struct schema *s)
+{
+	size_t	j;
+
+	for (j = 0; j < rec->nfields; j++) {
+		if (rec->fields[j].col >= 0 &&
+		    s->cols[rec->fields[j].col].generated)
+			return ((int)j);
+	}
+	return (-1);
+}
+
 /* Land one table's part of the batch: 0, or -1 (transient). */
 static int
 drain_land_table(struct drain *d, struct drain_table *t, char **err)
@@ -944,6 +963,14 @@ again:
 		}
 		if (k >= 0) {
 			why = xasprintf("column '%s' is not in table '%s'",
+			    rec->fields[k].name, t->name);
+			drain_dead_rec(d, rec, why);
+			free(why);
+			continue;
+		}
+		if ((k = drain_generated(rec, t->schema)) >= 0) {
+			why = xasprintf("column '%s' of table '%s' is generated: "
+			    "mysql computes it and refuses a value for it",
 			    rec->fields[k].name, t->name);
 			drain_dead_rec(d, rec, why);
 			free(why);

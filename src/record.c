@@ -1618,18 +1618,22 @@ record_inet6_canon(const char *s, size_t len, struct buf *out)
 /*
  * A key value as MySQL hands it back, so that one row has one Redis key:
  * a DECIMAL with all of its scale's places (1.5 is 1.50 in DECIMAL(6,2),
- * -0 is 0), a DATETIME or TIME with all of its fsp's digits.  Other values
- * go as they are.  Appends to canon and returns 1, or returns 0.
+ * -0 is 0), a DATETIME with ' ' for 'T', a TIME with a two-digit hour,
+ * both with all of their fsp's digits, an INET6 in short form, a UUID in
+ * lower case, a CHAR without trailing spaces.  put's values are most of
+ * that already; ids given to get, verify and serve are not.  Appends to
+ * canon and returns 1, or returns 0 when val goes as it is.
  */
 static int
 rec_key_canon(const struct schema_column *c, const char *val, size_t len,
     struct buf *canon)
 {
 	const char	*dot, *p;
-	size_t		 nfrac, i;
+	size_t		 nfrac, i, start = canon->len;
 	int		 zero = 1;
 
-	if (c->type == SCHEMA_DECIMAL) {
+	switch (c->type) {
+	case SCHEMA_DECIMAL:
 		dot = memchr(val, '.', len);
 		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
 		for (p = val; p < val + len; p++) {
@@ -1648,23 +1652,45 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 		for (i = nfrac; i < c->scale; i++)
 			buf_addc(canon, '0');
 		return (1);
-	}
-	if (c->type == SCHEMA_OTHER && strcmp(c->sql_type, "inet6") == 0)
-		return (record_inet6_canon(val, len, canon) == 0);
-	if ((c->type == SCHEMA_DATETIME || c->type == SCHEMA_TIME) &&
-	    c->precision > 0) {
+	case SCHEMA_DATETIME:
+	case SCHEMA_TIME:
+		if (c->type == SCHEMA_TIME) {
+			/* [-]H:MM:SS is [-]HH:MM:SS. */
+			i = len > 0 && val[0] == '-';
+			buf_add(canon, val, i);
+			if (len > i + 1 && val[i + 1] == ':')
+				buf_addc(canon, '0');
+			buf_add(canon, val + i, len - i);
+		} else {
+			buf_add(canon, val, len);
+			if (len > 10 && canon->data[start + 10] == 'T')
+				canon->data[start + 10] = ' ';
+		}
 		dot = memchr(val, '.', len);
 		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
-		if (nfrac >= c->precision)
-			return (0);
-		buf_add(canon, val, len);
-		if (dot == NULL)
+		if (c->precision > 0 && dot == NULL)
 			buf_addc(canon, '.');
 		for (i = nfrac; i < c->precision; i++)
 			buf_addc(canon, '0');
 		return (1);
+	case SCHEMA_STRING:
+		if (strncmp(c->sql_type, "char", 4) != 0)
+			return (0);
+		while (len > 0 && val[len - 1] == ' ')
+			len--;
+		buf_add(canon, val, len);
+		return (1);
+	case SCHEMA_OTHER:
+		if (strcmp(c->sql_type, "inet6") == 0)
+			return (record_inet6_canon(val, len, canon) == 0);
+		if (strcmp(c->sql_type, "uuid") != 0)
+			return (0);
+		for (i = 0; i < len; i++)
+			buf_addc(canon, (char)tolower((unsigned char)val[i]));
+		return (1);
+	default:
+		return (0);
 	}
-	return (0);
 }
 
 int

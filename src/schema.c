@@ -514,7 +514,11 @@ schema_to_text(const struct schema *s, struct buf *out)
 	for (i = 0; i < s->npk; i++)
 		buf_printf(out, " %zu", s->pk[i]);
 	buf_addc(out, '\n');
-	/* Only when there are any: older wtc reads the rest. */
+	/*
+	 * Only when there are any, so that other caches stay as they were:
+	 * an older wtc cannot read this line (it then reads the schema from
+	 * MySQL), and a cache written by one has no generated columns.
+	 */
 	for (i = 0, j = 0; i < s->ncols; i++) {
 		if (s->cols[i].generated)
 			buf_printf(out, "%s %zu", j++ == 0 ? "generated" : "", i);

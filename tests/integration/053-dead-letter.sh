@@ -177,6 +177,11 @@ expect_status 0 "$WTC" drain --once
 assert_eq "$(sql 'SELECT u, ip FROM uu')" \
     "$(printf '123e4567-e89b-12d3-a456-426614174000\t::2')" "uuid updated"
 expect_status 0 "$WTC" --table uu verify
+# An id in upper case finds that key too; read through, it fills that key,
+# not one of its own that later writes would leave stale.
+rcli DEL uu:123e4567-e89b-12d3-a456-426614174000 >/dev/null
+expect_status 0 "$WTC" --table uu get 123E4567-E89B-12D3-A456-426614174000
+assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'uu:*')" 0)" 1 "no upper-case key"
 # An INET6 key or value is compared as MariaDB writes it back: one key
 # for 2001:DB8::1 and 2001:db8:0::1, and '0:0::3' is no difference.
 expect_status 0 "$WTC" --table ip6 put --no-drain '{"ip": "2001:DB8:0::1", "n": 3}'

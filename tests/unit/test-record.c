@@ -262,6 +262,34 @@ test_inet6(void **state)
 	buf_release(&b);
 }
 
+/* Ids given by a user are spelt as put spells its keys, as MySQL does. */
+static void
+test_key_values(void **state)
+{
+	struct schema	*s;
+	struct buf	 b = BUF_INIT;
+	char		*err = NULL;
+	const char	*pk[] = { "ab  ", "123E4567-E89B-12D3-A456-42661417400F",
+	    "1:00:00.5", "2024-01-01T10:00:00", "1.5", "0:0::1" };
+
+	(void)state;
+	s = schema_new("k");
+	assert_non_null(schema_add_column(s, "c", "char(4)", 4, 0, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "u", "uuid", 0, 0, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "t", "time(2)", 0, 0, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "d", "datetime", 0, 0, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "p", "decimal(4,2)", 0, 0, 0, 0,
+	    &err));
+	assert_non_null(schema_add_column(s, "i", "inet6", 0, 0, 0, 0, &err));
+	for (size_t i = 0; i < 6; i++)
+		schema_add_pk(s, i);
+	record_key_values(&b, s, pk);
+	assert_string_equal(b.data, "ab:123e4567-e89b-12d3-a456-42661417400f:"
+	    "01%3A00%3A00.50:2024-01-01 10%3A00%3A00:1.50:%3A%3A1");
+	buf_release(&b);
+	schema_free(s);
+}
+
 static void
 test_users_valid(void **state)
 {
@@ -1324,6 +1352,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_float_places),
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_inet6),
+		cmocka_unit_test(test_key_values),
 		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_round_trip),
