@@ -1615,6 +1615,16 @@ record_inet6_canon(const char *s, size_t len, struct buf *out)
 	return (0);
 }
 
+/* Pad a number's fraction of have places (a '.' if none) to want places. */
+static void
+rec_pad_places(struct buf *b, int has_dot, size_t have, size_t want)
+{
+	if (want > 0 && !has_dot)
+		buf_addc(b, '.');
+	for (; have < want; have++)
+		buf_addc(b, '0');
+}
+
 /*
  * A key value as MySQL hands it back, so that one row has one Redis key:
  * a DECIMAL with all of its scale's places (1.5 is 1.50 in DECIMAL(6,2),
@@ -1647,10 +1657,7 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 		if (nfrac > c->scale || (nfrac == c->scale && !zero))
 			return (0);
 		buf_add(canon, val, len);
-		if (c->scale > 0 && dot == NULL)
-			buf_addc(canon, '.');
-		for (i = nfrac; i < c->scale; i++)
-			buf_addc(canon, '0');
+		rec_pad_places(canon, dot != NULL, nfrac, c->scale);
 		return (1);
 	case SCHEMA_DATETIME:
 	case SCHEMA_TIME:
@@ -1668,10 +1675,7 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 		}
 		dot = memchr(val, '.', len);
 		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
-		if (c->precision > 0 && dot == NULL)
-			buf_addc(canon, '.');
-		for (i = nfrac; i < c->precision; i++)
-			buf_addc(canon, '0');
+		rec_pad_places(canon, dot != NULL, nfrac, c->precision);
 		return (1);
 	case SCHEMA_STRING:
 		if (strncmp(c->sql_type, "char", 4) != 0)
