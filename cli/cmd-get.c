@@ -59,8 +59,10 @@ get_split_id(const struct schema *s, const char *id, char *copy,
 		return (-1);
 	}
 	if ((i = schema_pk_canon(s, pk)) >= 0)
-		return (err_set(err, "id value '%s' for column '%s' is not an "
-		    "integer of 1 to 20 digits", pk[i], s->cols[s->pk[i]].name));
+		return (err_set(err, "id value '%s' for column '%s' is not %s",
+		    pk[i], s->cols[s->pk[i]].name,
+		    s->cols[s->pk[i]].type == SCHEMA_BOOL ? "0, 1, true or false" :
+		    "an integer of 1 to 20 digits"));
 	return (0);
 }
 
@@ -164,7 +166,9 @@ get_one(struct get_state *gs, const char *id)
 		goto out;
 	}
 	get_print(gs, rec);
-	if (gs->cache != NULL && cache_fill(gs->cache, key.data, rec, &err) != 0) {
+	if (gs->cache != NULL && cache_fill(gs->cache, gs->schema,
+	    gs->cli->cfg.prefix != NULL ? gs->cli->cfg.prefix : "", rec,
+	    &err) != 0) {
 		cli_error(gs->cli, "warning: cannot fill '%s' in redis: %s",
 		    key.data, err);
 		free(err);

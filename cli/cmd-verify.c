@@ -111,21 +111,13 @@ verify_trim(struct buf *b, const char *s, size_t len, char drop)
 
 /* Date and time text as MySQL prints it: 'T' as ' ', no zero fraction. */
 static void
-verify_time(struct buf *b, const char *s, size_t len)
+verify_time(struct buf *b, const char *s, size_t len, int time)
 {
 	const char	*dot;
-	size_t		 i;
+	size_t		 i, from = b->len;
 
 	if (len > 0 && s[len - 1] == 'Z')
 		len--;
-	/* A TIME's one-digit hour, as MySQL writes two: 1:00:00 is 01:00:00. */
-	i = len > 0 && s[0] == '-';
-	if (len > i + 1 && s[i + 1] == ':') {
-		buf_add(b, s, i);
-		buf_addc(b, '0');
-		s += i;
-		len -= i;
-	}
 	/* A fraction's trailing zeros, and the '.' if nothing else is left. */
 	if ((dot = memchr(s, '.', len)) != NULL) {
 		while (len > (size_t)(dot + 1 - s) && s[len - 1] == '0')
@@ -133,8 +125,15 @@ verify_time(struct buf *b, const char *s, size_t len)
 		if (len == (size_t)(dot + 1 - s))
 			len--;
 	}
-	for (i = 0; i < len; i++)
-		buf_addc(b, s[i] == 'T' ? ' ' : s[i]);
+	/* A TIME's hour as MySQL writes it: 1:00:00 and 001:00:00 are 01. */
+	if (time)
+		record_time_hours(s, len, b);
+	else
+		buf_add(b, s, len);
+	for (i = from; i < b->len; i++) {
+		if (b->data[i] == 'T')
+			b->data[i] = ' ';
+	}
 	buf_addc(b, '\0');
 }
 
@@ -239,8 +238,8 @@ verify_same(const struct schema_column *c, const char *a, size_t alen,
 	case SCHEMA_DATE:
 	case SCHEMA_DATETIME:
 	case SCHEMA_TIME:
-		verify_time(&x, a, alen);
-		verify_time(&y, b, blen);
+		verify_time(&x, a, alen, c->type == SCHEMA_TIME);
+		verify_time(&y, b, blen, c->type == SCHEMA_TIME);
 		same = strcmp(x.data, y.data) == 0;
 		break;
 	case SCHEMA_SET:
@@ -389,9 +388,10 @@ verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
 		return (-1);
 	}
 	if ((i = schema_pk_check(v->s, *pk)) >= 0)
-		return (err_set(err, "key '%s': '%s' is not an integer as wtc "
-		    "writes it for column '%s'", key, (*pk)[i],
-		    v->s->cols[v->s->pk[i]].name));
+		return (err_set(err, "key '%s': '%s' is not %s as wtc writes it "
+		    "for column '%s'", key, (*pk)[i],
+		    v->s->cols[v->s->pk[i]].type == SCHEMA_BOOL ? "0 or 1" :
+		    "an integer", v->s->cols[v->s->pk[i]].name));
 	return (0);
 }
 

@@ -1371,15 +1371,18 @@ out:
 }
 
 int
-cache_fill(struct cache *c, const char *key, const struct record *rec, char **err)
+cache_fill(struct cache *c, const struct schema *s, const char *prefix,
+    const struct record *rec, char **err)
 {
+	struct buf		 key = BUF_INIT;
 	const char		**argv = NULL;
 	size_t			 *argvlen = NULL, i, k, nargs;
 	char			 ver[32];
 	redisReply		*r = NULL;
 	int			 rc = -1;
 
-	if (cache_ready(c, err) != 0)
+	if (cache_ready(c, err) != 0 ||
+	    record_key(rec, s, prefix, &key, err) != 0)
 		goto out;
 	nargs = 5 + 2 * rec->nfields;
 	argv = xreallocarray(NULL, nargs, sizeof *argv);
@@ -1387,8 +1390,8 @@ cache_fill(struct cache *c, const char *key, const struct record *rec, char **er
 	snprintf(ver, sizeof ver, "%" PRIu64, rec->version);
 	argv[2] = "1";
 	argvlen[2] = 1;
-	argv[3] = key;
-	argvlen[3] = strlen(key);
+	argv[3] = key.data;
+	argvlen[3] = key.len;
 	argv[4] = ver;
 	argvlen[4] = strlen(ver);
 	k = 5;
@@ -1404,13 +1407,14 @@ cache_fill(struct cache *c, const char *key, const struct record *rec, char **er
 	if ((r = cache_eval(c, CACHE_SCRIPT_FILL, (int)k, argv, argvlen, err)) == NULL)
 		goto out;
 	if (r->type == REDIS_REPLY_ERROR) {
-		err_set(err, "redis refused write to '%s': %s", key, r->str);
+		err_set(err, "redis refused write to '%s': %s", key.data, r->str);
 		goto out;
 	}
 	rc = 0;
 out:
 	if (r != NULL)
 		freeReplyObject(r);
+	buf_release(&key);
 	free(argvlen);
 	free(argv);
 	return (rc);

@@ -88,11 +88,15 @@ int		 cache_get(struct cache *, const struct schema *, const char *key,
 		    size_t keylen, struct record **out, char **err);
 
 /*
- * Read-through fill: store rec (read from MySQL, version set) at key unless
- * Redis already holds that key with a version >= rec->version.
+ * Read-through fill: store rec (read from MySQL, version set, bound to s)
+ * at its key, as put writes it, unless Redis already holds that key with a
+ * version >= rec->version.  Not at the key an id was looked up by: MySQL
+ * finds a row by spellings of its key that put never writes (01:00 for
+ * 01:00:00, a UUID without dashes), and a key so spelt would be filled once
+ * and left stale by every later write.
  */
-int		 cache_fill(struct cache *, const char *key, const struct record *,
-		    char **err);
+int		 cache_fill(struct cache *, const struct schema *s,
+		    const char *prefix, const struct record *, char **err);
 
 /*
  * Undo a cache_put whose records could not be made durable: delete each

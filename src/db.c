@@ -1383,8 +1383,9 @@ db_get(struct db *db, const struct schema *s, const char **pk,
 		buf_addc(&sql, '=');
 		if (s->cols[s->pk[i]].type == SCHEMA_BINARY)
 			db_quote_hex(&sql, pk[i], strlen(pk[i]));
-		else if (schema_is_bit(&s->cols[s->pk[i]]) &&
-		    db_numeric(pk[i], strlen(pk[i])))
+		else if (schema_is_bit(&s->cols[s->pk[i]]) && pk[i][0] != '\0' &&
+		    strlen(pk[i]) <= 20 &&
+		    strspn(pk[i], "0123456789") == strlen(pk[i]))
 			/* Against a BIT, '5' is the byte 53: the number. */
 			buf_adds(&sql, pk[i]);
 		else

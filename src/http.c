@@ -1220,7 +1220,7 @@ http_read(struct http_worker *w, struct http_req *req)
 		http_prepare_error(w, req, MHD_HTTP_NOT_FOUND, "not found");
 		goto out;
 	}
-	if (c != NULL && cache_fill(c, w->key.data, rec, &err) != 0) {
+	if (c != NULL && cache_fill(c, s, h->prefix, rec, &err) != 0) {
 		http_log(h, "cannot fill '%s' in redis: %s", w->key.data, err);
 		http_worker_drop_cache(w);
 		free(err);

@@ -1572,6 +1572,39 @@ record_key_part(struct buf *out, const char *val, size_t len, int composite)
 	}
 }
 
+/*
+ * MariaDB takes a dotted tail with leading zeros (::ffff:01.2.3.4) and
+ * inet_pton does not: drop them, in place.  Anything odd is left for
+ * inet_pton to refuse.
+ */
+static void
+rec_ipv4_tail(char *text)
+{
+	char	 tail[64], *p, *q, *w = tail;
+	size_t	 n;
+
+	if ((p = strrchr(text, ':')) == NULL || strchr(++p, '.') == NULL ||
+	    strlen(p) >= sizeof tail)
+		return;
+	for (q = p; *q != '\0'; ) {
+		n = strspn(q, "0123456789");
+		if (n == 0 || n > 3)
+			return;
+		while (n > 1 && *q == '0') {
+			q++;
+			n--;
+		}
+		while (n-- > 0)
+			*w++ = *q++;
+		if (*q == '.')
+			*w++ = *q++;
+		else if (*q != '\0')
+			return;
+	}
+	*w = '\0';
+	memcpy(p, tail, (size_t)(w - tail) + 1);
+}
+
 int
 record_inet6_canon(const char *s, size_t len, struct buf *out)
 {
@@ -1580,10 +1613,11 @@ record_inet6_canon(const char *s, size_t len, struct buf *out)
 	unsigned	 w[8];
 	int		 i, gap = -1, glen = 0, run = 0;
 
-	if (len >= sizeof text)
+	if (len >= sizeof text || memchr(s, '\0', len) != NULL)
 		return (-1);
 	memcpy(text, s, len);
 	text[len] = '\0';
+	rec_ipv4_tail(text);
 	if (inet_pton(AF_INET6, text, a) != 1)
 		return (-1);
 	for (i = 0; i < 8; i++)
@@ -1613,6 +1647,29 @@ record_inet6_canon(const char *s, size_t len, struct buf *out)
 			buf_printf(out, i < 7 ? "%x:" : "%x", w[i]);
 	}
 	return (0);
+}
+
+void
+record_time_hours(const char *s, size_t len, struct buf *out)
+{
+	const char	*h = s + (len > 0 && s[0] == '-'), *colon, *p;
+	int		 zero = 1;
+
+	if ((colon = memchr(h, ':', len - (size_t)(h - s))) == NULL) {
+		buf_add(out, s, len);
+		return;
+	}
+	for (p = h; p < s + len; p++) {
+		if (*p >= '1' && *p <= '9')
+			zero = 0;
+	}
+	if (h > s && !zero)
+		buf_addc(out, '-');	/* -00:00:00 is 00:00:00 */
+	while (colon - h > 2 && *h == '0')
+		h++;
+	if (colon - h < 2)
+		buf_addc(out, '0');
+	buf_add(out, h, len - (size_t)(h - s));
 }
 
 /* Pad a number's fraction of have places (a '.' if none) to want places. */
@@ -1661,20 +1718,24 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 		return (1);
 	case SCHEMA_DATETIME:
 	case SCHEMA_TIME:
-		if (c->type == SCHEMA_TIME) {
-			/* [-]H:MM:SS is [-]HH:MM:SS. */
-			i = len > 0 && val[0] == '-';
-			buf_add(canon, val, i);
-			if (len > i + 1 && val[i + 1] == ':')
-				buf_addc(canon, '0');
-			buf_add(canon, val + i, len - i);
-		} else {
+		/* Zeros past the fsp go, as put drops them. */
+		dot = memchr(val, '.', len);
+		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
+		while (nfrac > c->precision && val[len - 1] == '0') {
+			len--;
+			nfrac--;
+		}
+		if (dot != NULL && nfrac == 0) {
+			len--;		/* the '.' */
+			dot = NULL;
+		}
+		if (c->type == SCHEMA_TIME)
+			record_time_hours(val, len, canon);
+		else {
 			buf_add(canon, val, len);
 			if (len > 10 && canon->data[start + 10] == 'T')
 				canon->data[start + 10] = ' ';
 		}
-		dot = memchr(val, '.', len);
-		nfrac = dot != NULL ? len - (size_t)(dot - val) - 1 : 0;
 		rec_pad_places(canon, dot != NULL, nfrac, c->precision);
 		return (1);
 	case SCHEMA_STRING:

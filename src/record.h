@@ -123,6 +123,12 @@ int		 record_key(const struct record *, const struct schema *,
  */
 int		 record_inet6_canon(const char *s, size_t len, struct buf *out);
 
+/*
+ * Append the TIME in [s, s+len) with its hour as MySQL writes it: two
+ * digits at least, no more leading zeros, no '-' on a time of zero.
+ */
+void		 record_time_hours(const char *s, size_t len, struct buf *out);
+
 /* Append the primary key values pk (C strings) as record_key writes them. */
 void		 record_key_values(struct buf *out, const struct schema *,
 		    const char **pk);

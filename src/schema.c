@@ -430,6 +430,10 @@ schema_pk_check(const struct schema *s, const char *const *pk)
 	size_t		 i;
 
 	for (i = 0; i < s->npk; i++) {
+		/* A BIT(1) key is 0 or 1. */
+		if (s->cols[s->pk[i]].type == SCHEMA_BOOL &&
+		    strcmp(pk[i], "0") != 0 && strcmp(pk[i], "1") != 0)
+			return ((int)i);
 		if (s->cols[s->pk[i]].type != SCHEMA_INT)
 			continue;
 		/* Spelt as wtc writes it: no leading zeros, no "-0". */
@@ -448,6 +452,17 @@ schema_pk_canon(const struct schema *s, const char **pk)
 	size_t		 i;
 
 	for (i = 0; i < s->npk; i++) {
+		if (s->cols[s->pk[i]].type == SCHEMA_BOOL) {
+			/* A BIT(1) key: 0 or 1, true or false. */
+			if (strcmp(pk[i], "true") == 0)
+				pk[i] = "1";
+			else if (strcmp(pk[i], "false") == 0)
+				pk[i] = "0";
+			else if (strcmp(pk[i], "0") != 0 &&
+			    strcmp(pk[i], "1") != 0)
+				return ((int)i);
+			continue;
+		}
 		if (s->cols[s->pk[i]].type != SCHEMA_INT)
 			continue;
 		if ((q = schema_int_digits(pk[i])) == NULL)

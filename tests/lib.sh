@@ -67,6 +67,13 @@ cleanup() {
 	[ -n "$MARIADB_PID" ] && kill_wait "$MARIADB_PID"
 	[ -n "$REDIS_PID" ] && kill_wait "$REDIS_PID"
 	if [ $_rc -ne 0 ]; then
+		# A crashed mariadbd's report: the query and the backtrace come
+		# before the tail below shows (seen once or twice a day in CI).
+		if grep -q "got signal" "$T/mariadb.err" 2>/dev/null; then
+			log "--- mariadbd crashed: $T/mariadb.err"
+			sed -n '/got signal/,/^Resource Limits/p' "$T/mariadb.err" |
+			    head -n 80 >&2
+		fi
 		for _f in "$T"/mariadb.err "$T"/redis.log; do
 			[ -f "$_f" ] && { log "--- tail of $_f"; tail -n 15 "$_f" >&2; }
 		done

@@ -185,6 +185,28 @@ expect_grep "verified 1 key: 0 differ" "$T/out"
 rcli DEL 'bk8:5:01%3A00%3A00.50' >/dev/null
 expect_status 0 "$WTC" --table bk8 get --json '5:1%3A00%3A00.5'
 expect_grep '"v":2' "$T/out"
+# A TIME hour spelt 001 or -0 is MySQL's 01 and 00: one key each.  An id
+# that MySQL finds by another spelling (no seconds, a BIT(1) id that is no
+# number) fills the key put writes, not one of its own, or is not found.
+expect_status 0 "$WTC" --table bk8 put --no-drain '{"k": 5, "t": "001:00:00.5", "v": 3}' \
+    '{"k": 6, "t": "-0:00:00", "v": 4}' '{"k": 6, "t": "00:00:00", "v": 5}'
+assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'bk8:*')" 0)" 2 "TIME hours"
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" --table bk8 verify
+rcli DEL 'bk8:6:00%3A00%3A00.00' >/dev/null
+expect_status 0 "$WTC" --table bk8 get --json '6:0%3A00'
+expect_grep '"v":5' "$T/out"
+assert_eq "$(rcli EVAL "return #redis.call('KEYS', 'bk8:*')" 0)" 2 "filled under put's key"
+sql "CREATE TABLE b1 (k BIT(1) PRIMARY KEY, v INT, _wtc_version BIGINT UNSIGNED NOT NULL DEFAULT 0)"
+expect_status 0 "$WTC" --table b1 put --no-drain '{"k": true, "v": 1}'
+expect_status 0 "$WTC" drain --once
+for id in - 1- 1e 2; do
+	expect_status 65 "$WTC" --table b1 get -- "$id"
+	expect_grep "is not 0, 1, true or false" "$T/err"
+done
+expect_status 0 "$WTC" --table b1 get 1
+expect_status 0 "$WTC" --table b1 get true
+expect_status 1 "$WTC" --table b1 get false
 
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0

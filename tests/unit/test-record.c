@@ -259,6 +259,12 @@ test_inet6(void **state)
 	}
 	assert_int_equal(record_inet6_canon("1.2.3.4", 7, &b), -1);
 	assert_int_equal(record_inet6_canon("1:::2", 5, &b), -1);
+	/* MariaDB takes leading zeros in a dotted tail, not a NUL. */
+	buf_reset(&b);
+	assert_int_equal(record_inet6_canon("::ffff:01.002.3.4", 17, &b), 0);
+	assert_string_equal(b.data, "::ffff:1.2.3.4");
+	assert_int_equal(record_inet6_canon("::7\0zz", 6, &b), -1);
+	assert_int_equal(record_inet6_canon("::ffff:1.2.3.0004", 17, &b), -1);
 	buf_release(&b);
 }
 
@@ -288,6 +294,28 @@ test_key_values(void **state)
 	    "01%3A00%3A00.50:2024-01-01 10%3A00%3A00:1.50:%3A%3A1");
 	buf_release(&b);
 	schema_free(s);
+}
+
+/* A TIME's hour as MySQL writes it. */
+static void
+test_time_hours(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "1:00:00", "01:00:00" }, { "001:00:00", "01:00:00" },
+		{ "010:00:00", "10:00:00" }, { "100:00:00", "100:00:00" },
+		{ "-1:00:00.5", "-01:00:00.5" }, { "-0:00:00", "00:00:00" },
+		{ "-00:00:00.000", "00:00:00.000" }, { "12:30:00", "12:30:00" },
+	};
+	struct buf	 b = BUF_INIT;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		buf_reset(&b);
+		record_time_hours(pairs[i][0], strlen(pairs[i][0]), &b);
+		assert_string_equal(b.data, pairs[i][1]);
+	}
+	buf_release(&b);
 }
 
 static void
@@ -1353,6 +1381,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_inet6),
 		cmocka_unit_test(test_key_values),
+		cmocka_unit_test(test_time_hours),
 		cmocka_unit_test(test_text_limits),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_round_trip),
