@@ -513,29 +513,48 @@ db_written(const struct schema *s, size_t i, int omit)
 }
 
 /*
- * The column to leave out of an upsert of recs: an AUTO_INCREMENT column
- * other than the key that none of them gives.  Left out, MySQL numbers a
- * new row and keeps an old row's number; bound as DEFAULT it gave 0 under
- * NO_AUTO_VALUE_ON_ZERO, and NULL would renumber the row on each update.
- * -1 when there is none to leave out.
+ * An AUTO_INCREMENT column other than the key, or -1.  An upsert of records
+ * that do not give it leaves it out: MySQL then numbers a new row and
+ * keeps an old row's number (bound as DEFAULT it gave 0 under
+ * NO_AUTO_VALUE_ON_ZERO, and NULL would renumber the row on each update).
  */
+static int
+db_auto_col(const struct schema *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->ncols; i++) {
+		if (s->cols[i].auto_increment && !s->cols[i].primary &&
+		    !s->cols[i].generated && (int)i != s->version_col)
+			return ((int)i);
+	}
+	return (-1);
+}
+
+/* Whether rec gives column col a value (NULL is none). */
+static int
+db_gives(const struct record *rec, int col)
+{
+	size_t	 j;
+
+	for (j = 0; j < rec->nfields; j++) {
+		if (rec->fields[j].col == col &&
+		    rec->fields[j].type != REC_NULL)
+			return (1);
+	}
+	return (0);
+}
+
+/* The column to leave out of an upsert of recs (db_auto_col), or -1. */
 static int
 db_omit(const struct schema *s, struct record **recs, size_t n)
 {
-	size_t	 i, j;
-	int	 ai = -1;
+	size_t	 i;
+	int	 ai = db_auto_col(s);
 
-	for (i = 0; i < s->ncols && ai < 0; i++) {
-		if (s->cols[i].auto_increment && !s->cols[i].primary &&
-		    !s->cols[i].generated && (int)i != s->version_col)
-			ai = (int)i;
-	}
 	for (i = 0; i < n && ai >= 0; i++) {
-		for (j = 0; j < recs[i]->nfields; j++) {
-			if (recs[i]->fields[j].col == ai &&
-			    recs[i]->fields[j].type != REC_NULL)
-				return (-1);
-		}
+		if (db_gives(recs[i], ai))
+			return (-1);
 	}
 	return (ai);
 }
@@ -915,7 +934,7 @@ out:
 }
 #endif
 
-static int	 db_upsert_split(struct db *, const struct schema *,
+static int	 db_upsert_split(struct db *, const struct schema *, int,
 		    struct record **, size_t, int *, char **);
 static int	 db_upsert_group(struct db *, const struct schema *, int,
 		    struct record **, size_t, int *, char **);
@@ -930,6 +949,7 @@ db_upsert(struct db *db, const struct schema *s, struct record **recs, size_t n,
     int *transient, char **err)
 {
 	size_t		 i, j, size;
+	int		 ai;
 
 	*transient = 0;
 	if (n == 0)
@@ -958,34 +978,33 @@ db_upsert(struct db *db, const struct schema *s, struct record **recs, size_t n,
 			    "larger than max_allowed_packet (%" PRIu64 ") of mysql "
 			    "'%s'", size, db->packet, db->where));
 	}
-	if (db_omit(s, recs, n) < 0 && db_omit(s, NULL, 0) >= 0)
-		return (db_upsert_split(db, s, recs, n, transient, err));
-	return (db_upsert_group(db, s, db_omit(s, recs, n), recs, n,
-	    transient, err));
+	if ((ai = db_auto_col(s)) >= 0 && db_omit(s, recs, n) < 0)
+		return (db_upsert_split(db, s, ai, recs, n, transient, err));
+	return (db_upsert_group(db, s, ai, recs, n, transient, err));
 }
 
 /*
- * A batch where some records give the AUTO_INCREMENT column that db_omit
- * finds and some do not goes as two upserts, the second leaving it out.
- * Each is atomic; if the second fails, the batch is landed again, and the
- * first's rows land as they are.
+ * A batch where some records give the AUTO_INCREMENT column ai and some do
+ * not goes as two upserts, the second leaving it out.  Each is atomic; if
+ * the second fails, the batch is landed again, and the first's rows land
+ * as they are.
  */
 static int
-db_upsert_split(struct db *db, const struct schema *s, struct record **recs,
-    size_t n, int *transient, char **err)
+db_upsert_split(struct db *db, const struct schema *s, int ai,
+    struct record **recs, size_t n, int *transient, char **err)
 {
 	struct record	**part;
 	size_t		  i, ngive = 0, nleave;
-	int		  ai = db_omit(s, NULL, 0), rc;
+	int		  rc;
 
 	part = xreallocarray(NULL, n, sizeof *part);
 	for (i = 0; i < n; i++) {
-		if (db_omit(s, &recs[i], 1) < 0)
+		if (db_gives(recs[i], ai))
 			part[ngive++] = recs[i];
 	}
 	nleave = ngive;
 	for (i = 0; i < n; i++) {
-		if (db_omit(s, &recs[i], 1) >= 0)
+		if (!db_gives(recs[i], ai))
 			part[nleave++] = recs[i];
 	}
 	rc = db_upsert_group(db, s, -1, part, ngive, transient, err);

@@ -752,6 +752,7 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 	uint64_t	 chars, seen = 0;
 	unsigned	 h, y;
 	size_t		 i, n;
+	int		 r;
 
 	switch (c->type) {
 	case SCHEMA_STRING:
@@ -867,20 +868,20 @@ rec_check_string(struct rec_parser *ps, const struct schema_column *c,
 		f->type = REC_NUM;
 		break;
 	case SCHEMA_OTHER:
-		/*
-		 * MariaDB's UUID hands values back in lower case: so must
-		 * Redis hold them, a key above all (one row, two keys).
-		 */
 		if (strcmp(c->sql_type, "inet6") == 0) {
 			b = (struct buf)BUF_INIT;
-			i = record_inet6_canon(s, f->len, &b) == 0;
+			r = record_inet6_canon(s, f->len, &b);
 			buf_release(&b);
-			if (!i)
+			if (r != 0)
 				return (err_set(ps->err, "field '%s' must be an "
 				    "IPv6 address like 2001:db8::1 (or "
 				    "::ffff:192.0.2.1)", c->name));
 			break;
 		}
+		/*
+		 * MariaDB's UUID hands values back in lower case: so must
+		 * Redis hold them, a key above all (one row, two keys).
+		 */
 		if (strcmp(c->sql_type, "uuid") != 0)
 			break;
 		for (i = 0; i < f->len && f->len == 36; i++) {
@@ -1758,6 +1759,18 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 	}
 }
 
+/* Append key column k's value as the key spells it; canon is scratch. */
+static void
+rec_key_value(struct buf *out, const struct schema *s, size_t k,
+    const char *val, size_t len, struct buf *canon)
+{
+	buf_reset(canon);
+	if (rec_key_canon(&s->cols[s->pk[k]], val, len, canon))
+		record_key_part(out, canon->data, canon->len, s->npk > 1);
+	else
+		record_key_part(out, val, len, s->npk > 1);
+}
+
 int
 record_key(const struct record *rec, const struct schema *s,
     const char *prefix, struct buf *out, char **err)
@@ -1790,11 +1803,7 @@ record_key(const struct record *rec, const struct schema *s,
 			    "'%s'", name));
 		}
 		buf_addc(out, ':');
-		buf_reset(&canon);
-		if (rec_key_canon(&s->cols[s->pk[k]], f->val, f->len, &canon))
-			record_key_part(out, canon.data, canon.len, s->npk > 1);
-		else
-			record_key_part(out, f->val, f->len, s->npk > 1);
+		rec_key_value(out, s, k, f->val, f->len, &canon);
 	}
 	buf_release(&canon);
 	return (0);
@@ -1809,12 +1818,7 @@ record_key_values(struct buf *out, const struct schema *s, const char **pk)
 	for (i = 0; i < s->npk; i++) {
 		if (i > 0)
 			buf_addc(out, ':');
-		buf_reset(&canon);
-		if (rec_key_canon(&s->cols[s->pk[i]], pk[i], strlen(pk[i]),
-		    &canon))
-			record_key_part(out, canon.data, canon.len, s->npk > 1);
-		else
-			record_key_part(out, pk[i], strlen(pk[i]), s->npk > 1);
+		rec_key_value(out, s, i, pk[i], strlen(pk[i]), &canon);
 	}
 	buf_release(&canon);
 }
