@@ -802,6 +802,24 @@ cache_argv_keys(struct cache *c, char *nkeys, size_t n)
 }
 
 /*
+ * "HSET KEY _wtc_version VERSION" of record i (its key and version in
+ * c->keys and c->nums) as argv[0..3]; returns 4, the next argument.
+ */
+static size_t
+cache_argv_hset(struct cache *c, size_t i)
+{
+	c->argv[0] = "HSET";
+	c->argvlen[0] = 4;
+	c->argv[1] = c->keys.data + c->koff[i];
+	c->argvlen[1] = c->klen[i];
+	c->argv[2] = SCHEMA_VERSION_COLUMN;
+	c->argvlen[2] = strlen(SCHEMA_VERSION_COLUMN);
+	c->argv[3] = c->nums.data + c->noff[i];
+	c->argvlen[3] = strlen(c->argv[3]);
+	return (4);
+}
+
+/*
  * Record i's key into c->keys at c->koff[i] (c->klen[i] bytes) and its
  * version into c->nums at c->noff[i], each ending in a NUL.  The length
  * counts: a binary key may hold NULs, and cut at the first, keys that
@@ -854,13 +872,7 @@ cache_append_tx(struct cache *c, struct record **recs, size_t n)
 		return (-1);
 
 	for (i = 0; i < n; i++) {
-		c->argv[0] = "HSET";
-		c->argv[1] = c->keys.data + c->koff[i];
-		c->argv[2] = SCHEMA_VERSION_COLUMN;
-		c->argv[3] = c->nums.data + c->noff[i];
-		for (k = 0; k < 4; k++)
-			c->argvlen[k] = strlen(c->argv[k]);
-		c->argvlen[1] = c->klen[i];
+		k = cache_argv_hset(c, i);
 		for (j = 0; j < recs[i]->nfields; j++) {
 			f = &recs[i]->fields[j];
 			if (f->type == REC_NULL)
@@ -940,13 +952,7 @@ cache_append_chunk(struct cache *c, const struct schema *s, const char *prefix,
 		return (0);
 	}
 	if (fresh) {
-		c->argv[0] = "HSET";
-		c->argv[1] = c->keys.data;
-		c->argv[2] = SCHEMA_VERSION_COLUMN;
-		c->argv[3] = c->nums.data;
-		for (k = 0; k < 4; k++)
-			c->argvlen[k] = strlen(c->argv[k]);
-		c->argvlen[1] = c->klen[0];
+		k = cache_argv_hset(c, 0);
 		for (j = 0; j < recs[0]->nfields; j++) {
 			f = &recs[0]->fields[j];
 			if (f->type == REC_NULL)
