@@ -258,8 +258,11 @@ schema_parse_type(struct schema_column *c, const char *sql_type,
 	} else if (strcmp(word, "float") == 0 || strcmp(word, "double") == 0 ||
 	    strcmp(word, "real") == 0) {
 		c->type = SCHEMA_FLOAT;
-		/* FLOAT(M,D) rounds to D places, as DECIMAL(M,D) would refuse. */
-		if (nargs == 2 && args[0] <= 65 && args[1] <= 30 &&
+		/*
+		 * FLOAT(M,D) rounds to D places, as DECIMAL(M,D) would refuse;
+		 * M goes up to 255 there.
+		 */
+		if (nargs == 2 && args[0] <= 255 && args[1] <= 30 &&
 		    args[1] <= args[0]) {
 			c->precision = args[0];
 			c->scale = args[1];
@@ -660,7 +663,8 @@ schema_parse_column(struct schema *s, struct schema_line *l)
 	    schema_parse_i64(l->f[5], &c.int_min) != 0 ||
 	    schema_parse_u64(l->f[6], &c.int_max) != 0 ||
 	    schema_parse_u64(l->f[7], &c.max_chars) != 0 ||
-	    schema_parse_u64(l->f[8], &prec) != 0 || prec > 65 ||
+	    schema_parse_u64(l->f[8], &prec) != 0 ||
+	    prec > (c.type == SCHEMA_FLOAT ? 255 : 65) ||
 	    schema_parse_u64(l->f[9], &scale) != 0 || scale > prec ||
 	    schema_parse_flag(l->f[10], &c.nullable) != 0 ||
 	    schema_parse_flag(l->f[11], &c.has_default) != 0 ||

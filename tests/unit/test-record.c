@@ -190,6 +190,8 @@ test_float_places(void **state)
 	assert_non_null(schema_add_column(s, "f", "float(5,2)", 0, 1, 0, 0,
 	    &err));
 	assert_non_null(schema_add_column(s, "d", "double", 0, 1, 0, 0, &err));
+	assert_non_null(schema_add_column(s, "w", "double(100,3)", 0, 1, 0, 0,
+	    &err));
 	schema_add_pk(s, 0);
 	ONE_OK(s, "f", "1.23", REC_NUM, "1.23");
 	ONE_OK(s, "f", "-999.99", REC_NUM, "-999.99");
@@ -204,6 +206,10 @@ test_float_places(void **state)
 	one_err(s, "f", "1.5e3", "field 'f' is out of range for float(5,2)");
 	one_err(s, "f", "0.001", "field 'f' has more than 2 decimal places");
 	ONE_OK(s, "d", "1.2345e300", REC_NUM, "1.2345e300");
+	/* M past DECIMAL's 65 is still FLOAT(M,D)'s. */
+	ONE_OK(s, "w", "-1.5e90", REC_NUM, "-1.5e90");
+	one_err(s, "w", "0.0005", "field 'w' has more than 3 decimal places");
+	one_err(s, "w", "1e97", "field 'w' is out of range for double(100,3)");
 	schema_free(s);
 }
 
