@@ -51,12 +51,13 @@ static const char put_usage[] =
 "With --remote, records go in NDJSON requests of up to 4096 records or\n"
 "4 MiB over one connection; bad records are reported by file and line as\n"
 "without it, and the exit status means the same.  The server's own\n"
-"configuration (Redis, MySQL, table) applies; --on-error=abort is not\n"
-"supported.  A request is sent again only if nothing of it can have been\n"
-"written (503, connection refused, or cut before the whole request was\n"
-"sent); a connection lost after that ends the run with status 69, and\n"
-"records of that request may have been written or not: sending them again\n"
-"is harmless for records with ids, but writes records without one twice.\n"
+"configuration (Redis, MySQL, table) applies.  --on-error=abort has the\n"
+"server check every record first (POST /validate), then sends them.  A\n"
+"request is sent again only if nothing of it can have been written (503,\n"
+"connection refused, or cut before the whole request was sent); a\n"
+"connection lost after that ends the run with status 69, and records of\n"
+"that request may have been written or not: sending them again is\n"
+"harmless for records with ids, but writes records without one twice.\n"
 "\n"
 "Exit status: 0 all written; 64 usage; 65 some records refused; 66 a file\n"
 "cannot be opened; 69 Redis, MySQL's schema or the --remote server\n"
@@ -309,6 +310,7 @@ struct put_remote {
 	struct buf		 text;
 	struct remote_item	*ritems;
 	char			**errors;
+	int			 checking;	/* --on-error=abort's first pass */
 };
 
 static void
@@ -366,9 +368,10 @@ put_remote_flush(struct put_remote *pr)
 			k++;
 			continue;
 		}
-		if (pr->errors[k] == NULL)
-			ps->accepted++;
-		else {
+		if (pr->errors[k] == NULL) {
+			if (!pr->checking)
+				ps->accepted++;
+		} else {
 			cli_error(ps->cli, "%s:%lu: %s", pr->names[it->src],
 			    it->line, pr->errors[k]);
 			free(pr->errors[k]);
@@ -379,7 +382,10 @@ put_remote_flush(struct put_remote *pr)
 	}
 	if (rc != 0) {
 		cli_error(ps->cli, "%s", err);
-		if (ndone > 0)
+		if (pr->checking)
+			cli_error(ps->cli, "nothing was written "
+			    "(--on-error=abort checks every record first)");
+		else if (ndone > 0)
 			cli_error(ps->cli, "%llu records were written; of the "
 			    "last %zu sent, none was acknowledged",
 			    (unsigned long long)ps->accepted, k - ndone);
@@ -458,15 +464,17 @@ put_remote_source(struct put_remote *pr, struct input *in, size_t src)
 
 static int
 put_remote_run(struct put_state *ps, const char *url, const char *token,
-    unsigned retry_for, struct put_source_spec *specs, size_t nspecs)
+    unsigned retry_for, struct put_source_spec *specs, size_t nspecs,
+    int stdin_used)
 {
 	struct put_remote	 pr;
 	struct remote_opts	 ropts;
 	enum remote_fail	 fail;
 	struct input		*in;
+	const char		*tmp;
 	char			*err = NULL;
 	size_t			 i;
-	int			 rc;
+	int			 rc, pass;
 
 	memset(&ropts, 0, sizeof ropts);
 	ropts.url = url;
@@ -499,24 +507,56 @@ put_remote_run(struct put_state *ps, const char *url, const char *token,
 		    remote_url(pr.remote));
 	ps->progress = isatty(STDERR_FILENO);
 	ps->start_ms = ps->last_progress_ms = now_ms();
+	if (ps->abort_mode && stdin_used) {
+		tmp = getenv("TMPDIR");
+		if (put_stdin_to_temp(ps, tmp != NULL && *tmp != '\0' ? tmp :
+		    "/tmp") != 0)
+			ps->fatal = EXIT_IOERR;
+	}
 
-	for (i = 0; i < nspecs && ps->fatal == 0; i++) {
-		if ((in = put_open(ps, &specs[i], &err)) == NULL) {
-			/* What was read before goes first, as a local put's. */
-			if (put_remote_flush(&pr) == 0) {
-				cli_error(ps->cli, "%s", err);
-				ps->fatal = EXIT_NOINPUT;
+	/*
+	 * All or nothing: a first pass has the server check every record
+	 * (POST /validate), and only then are they sent, each request all
+	 * or nothing as well.
+	 */
+	for (pass = ps->abort_mode ? 0 : 1; pass < 2 && ps->fatal == 0;
+	    pass++) {
+		pr.checking = pass == 0;
+		remote_set_mode(pr.remote, pass == 0 ? REMOTE_CHECK :
+		    ps->abort_mode ? REMOTE_WRITE_ALL : REMOTE_WRITE);
+		for (i = 0; i < nspecs && ps->fatal == 0; i++) {
+			if ((in = put_open(ps, &specs[i], &err)) == NULL) {
+				/* What was read before goes first, as a local put's. */
+				if (put_remote_flush(&pr) == 0) {
+					cli_error(ps->cli, "%s", err);
+					ps->fatal = EXIT_NOINPUT;
+				}
+				free(err);
+				err = NULL;
+				break;
 			}
-			free(err);
+			free(pr.names[i]);
+			pr.names[i] = xstrdup(input_name(in));
+			if (pr.nnames < i + 1)
+				pr.nnames = i + 1;
+			put_remote_source(&pr, in, i);
+			input_free(in);
+			if (pass == 0 && stdin_used && specs[i].is_file &&
+			    strcmp(specs[i].arg, "-") == 0)
+				lseek(STDIN_FILENO, 0, SEEK_SET);
+		}
+		if (ps->fatal == 0)
+			put_remote_flush(&pr);
+		if (pass == 0 && ps->fatal == 0 && ps->rejected > 0) {
+			cli_error(ps->cli, "%llu of %llu records are bad; nothing "
+			    "was written (--on-error=abort)",
+			    (unsigned long long)ps->rejected,
+			    (unsigned long long)ps->seen);
 			break;
 		}
-		pr.names[i] = xstrdup(input_name(in));
-		pr.nnames = i + 1;
-		put_remote_source(&pr, in, i);
-		input_free(in);
+		if (pass == 0)
+			ps->seen = 0;
 	}
-	if (ps->fatal == 0)
-		put_remote_flush(&pr);
 	put_summary(ps);
 
 	for (i = 0; i < pr.nitems; i++)
@@ -669,19 +709,14 @@ put_run(struct cli *cli, int argc, char **argv)
 		return (cli_usage_error(cli, "--token-file needs --remote"));
 	}
 	if (remote != NULL) {
-		/* The server validates: a first pass here has no schema. */
-		if (ps.abort_mode) {
-			free(specs);
-			return (cli_usage_error(cli, "--on-error=abort is not "
-			    "supported with --remote"));
-		}
 #ifdef HAVE_CURL
 		if (token_file != NULL &&
 		    (rc = cli_read_token(cli, token_file, &token)) != 0) {
 			free(specs);
 			return (rc);
 		}
-		rc = put_remote_run(&ps, remote, token, retry_for, specs, nspecs);
+		rc = put_remote_run(&ps, remote, token, retry_for, specs, nspecs,
+		    stdin_used);
 		if (token != NULL) {
 			memset(token, 0, strlen(token));
 			free(token);

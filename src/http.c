@@ -87,6 +87,8 @@ struct http_req {
 	size_t			 discarded;
 	int			 too_big;
 	int			 has_body;	/* Content-Length > 0 or chunked */
+	int			 check_only;	/* POST /validate: write nothing */
+	int			 all_or_none;	/* ?on-error=abort */
 	int			 answered;
 	unsigned		 early;		/* an answer decided from the headers */
 	char			*early_msg;
@@ -971,6 +973,118 @@ http_bulk_flush(struct http_worker *w, struct record **recs, size_t *idx,
 	return (rc);
 }
 
+/*
+ * The answer to a body of records: a result per record (its id once
+ * written, why it was refused, or nothing when it was only checked), after
+ * the counts, named as they are for a write or a check.
+ */
+static void
+http_bulk_answer(struct http_worker *w, struct http_req *req,
+    struct input *in, const struct http_item *items, size_t nitems,
+    unsigned status, const char *message, const char *good_name,
+    uint64_t good, uint64_t rejected)
+{
+	const char	*text;
+	size_t		 len, i;
+	unsigned long	 line;
+	char		*err = NULL;
+
+	buf_reset(&w->out);
+	buf_printf(&w->out, "{\"message\": \"%s\", \"%s\": %llu, "
+	    "\"rejected\": %llu, \"results\": [", message, good_name,
+	    (unsigned long long)good, (unsigned long long)rejected);
+	for (i = 0; i < nitems; i++) {
+		buf_adds(&w->out, i == 0 ? "{" : ", {");
+		if (items[i].ident != NULL)
+			buf_adds(&w->out, items[i].ident);
+		else if (items[i].error != NULL) {
+			buf_adds(&w->out, "\"error\": ");
+			json_quote(&w->out, items[i].error,
+			    strlen(items[i].error));
+			buf_printf(&w->out, ", \"index\": %zu", i);
+			if (req->kind == HTTP_BODY_NDJSON)
+				buf_printf(&w->out, ", \"line\": %lu",
+				    items[i].line);
+		}
+		buf_addc(&w->out, '}');
+	}
+	buf_addc(&w->out, ']');
+	if (rejected == HTTP_REJECTS_MAX && in != NULL &&
+	    input_next(in, &text, &len, &line, &err) != 0)
+		buf_printf(&w->out, ", \"error\": \"%u records were "
+		    "rejected: the body was not read past the last of "
+		    "them (index %zu)\"", HTTP_REJECTS_MAX, nitems - 1);
+	free(err);
+	buf_addc(&w->out, '}');
+	http_prepare(req, status, &w->out, HTTP_JSON, NULL, NULL, NULL, NULL);
+}
+
+static void
+http_items_free(struct http_item *items, size_t nitems)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems; i++) {
+		free(items[i].ident);
+		free(items[i].error);
+	}
+	free(items);
+}
+
+/*
+ * Check every record of an array or NDJSON body against the schema,
+ * writing none: each item gets its refusal, if any.  Returns 0 with the
+ * items and the input (for http_bulk_answer; the caller frees both), or -1
+ * after answering a body that is not records at all.
+ */
+static int
+http_bulk_check_all(struct http_worker *w, struct http_req *req,
+    struct input **inp, struct http_item **itemsp, size_t *nitemsp,
+    uint64_t *rejectedp)
+{
+	struct http		*h = w->h;
+	struct input		*in;
+	struct http_item	*items = NULL;
+	struct record		*rec;
+	size_t			 nitems = 0, capitems = 0, len;
+	const char		*text;
+	unsigned long		 line;
+	uint64_t		 rejected = 0;
+	char			*err = NULL;
+	int			 r;
+
+	in = input_open_string("body", req->body.data, h->opts.max_body);
+	while ((r = input_next(in, &text, &len, &line, &err)) != 0) {
+		if (r == -2 || r == -3) {
+			http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
+			free(err);
+			http_items_free(items, nitems);
+			input_free(in);
+			return (-1);
+		}
+		if (nitems == capitems) {
+			capitems = capitems == 0 ? 16 : capitems * 2;
+			items = xreallocarray(items, capitems, sizeof *items);
+		}
+		memset(&items[nitems], 0, sizeof items[nitems]);
+		items[nitems].line = line;
+		if (r == -1 || ingest_parse(h->ing, text, len, &rec, &err) != 0) {
+			items[nitems++].error = err;
+			err = NULL;
+			if (++rejected == HTTP_REJECTS_MAX)
+				break;
+			continue;
+		}
+		record_free(rec);
+		nitems++;
+	}
+	*inp = in;
+	*itemsp = items;
+	*nitemsp = nitems;
+	*rejectedp = rejected;
+	return (0);
+}
+
 static void
 http_write_bulk(struct http_worker *w, struct http_req *req)
 {
@@ -984,7 +1098,7 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 	unsigned long		 line;
 	uint64_t		 accepted = 0, rejected = 0;
 	enum ingest_fail	 fail = INGEST_OK;
-	char			*err = NULL;
+	char			*err = NULL, *msg;
 	int			 r, failed = 0;
 
 	if (memchr(req->body.data, '\0', req->body.len) != NULL) {
@@ -996,6 +1110,30 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
 		free(err);
 		return;
+	}
+	/* All or nothing: a first pass checks every record. */
+	if (req->all_or_none) {
+		if (http_bulk_check_all(w, req, &in, &items, &nitems,
+		    &rejected) != 0)
+			return;
+		if (rejected > 0) {
+			ATOMIC_ADD(&h->rejected, rejected);
+			msg = xasprintf("No records were written: %llu %s bad "
+			    "(on-error=abort)", (unsigned long long)rejected,
+			    rejected == 1 ? "is" : "are");
+			http_bulk_answer(w, req, in, items, nitems,
+			    HTTP_UNPROCESSABLE, msg, "accepted", 0, rejected);
+			free(msg);
+		} else if (nitems == 0)
+			http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
+			    "the body holds no records");
+		http_items_free(items, nitems);
+		input_free(in);
+		if (rejected > 0 || nitems == 0)
+			return;
+		items = NULL;
+		nitems = 0;
+		rejected = 0;
 	}
 	recs = xcalloc(HTTP_CHUNK, sizeof *recs);
 	idx = xcalloc(HTTP_CHUNK, sizeof *idx);
@@ -1050,47 +1188,63 @@ out:
 	if (!failed && nitems == 0)
 		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
 		    "the body holds no records");
-	else if (!failed) {
-		buf_reset(&w->out);
-		buf_printf(&w->out, "{\"message\": \"%s\", \"accepted\": %llu, "
-		    "\"rejected\": %llu, \"results\": [", accepted > 0 ?
+	else if (!failed)
+		http_bulk_answer(w, req, in, items, nitems, accepted > 0 ?
+		    MHD_HTTP_OK : HTTP_UNPROCESSABLE, accepted > 0 ?
 		    "Data write successful!" : "No records were written",
-		    (unsigned long long)accepted, (unsigned long long)rejected);
-		for (i = 0; i < nitems; i++) {
-			buf_adds(&w->out, i == 0 ? "{" : ", {");
-			if (items[i].ident != NULL)
-				buf_adds(&w->out, items[i].ident);
-			else {
-				buf_adds(&w->out, "\"error\": ");
-				json_quote(&w->out, items[i].error,
-				    strlen(items[i].error));
-				buf_printf(&w->out, ", \"index\": %zu", i);
-				if (req->kind == HTTP_BODY_NDJSON)
-					buf_printf(&w->out, ", \"line\": %lu",
-					    items[i].line);
-			}
-			buf_addc(&w->out, '}');
-		}
-		buf_addc(&w->out, ']');
-		if (rejected == HTTP_REJECTS_MAX &&
-		    input_next(in, &text, &len, &line, &err) != 0)
-			buf_printf(&w->out, ", \"error\": \"%u records were "
-			    "rejected: the body was not read past the last of "
-			    "them (index %zu)\"", HTTP_REJECTS_MAX, nitems - 1);
-		buf_addc(&w->out, '}');
-		http_prepare(req, accepted > 0 ? MHD_HTTP_OK :
-		    HTTP_UNPROCESSABLE, &w->out, HTTP_JSON, NULL,
-		    NULL, NULL, NULL);
-	}
-	for (i = 0; i < nitems; i++) {
-		free(items[i].ident);
-		free(items[i].error);
-	}
-	free(items);
+		    "accepted", accepted, rejected);
+	http_items_free(items, nitems);
 	free(err);
 	input_free(in);
 	free(recs);
 	free(idx);
+}
+
+/*
+ * POST /validate: every record checked as a write would check it, none
+ * written (put --remote --on-error=abort asks this first).  200 when all
+ * are good, 422 with the refusals otherwise.
+ */
+static void
+http_validate(struct http_worker *w, struct http_req *req, int single)
+{
+	struct http		*h = w->h;
+	struct input		*in = NULL;
+	struct http_item	*items = NULL;
+	struct record		*rec;
+	size_t			 nitems = 0;
+	uint64_t		 rejected = 0;
+	char			*err = NULL;
+
+	if (memchr(req->body.data, '\0', req->body.len) != NULL) {
+		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
+		    "the body contains a NUL byte");
+		return;
+	}
+	if (single) {
+		items = xcalloc(1, sizeof *items);
+		nitems = 1;
+		items[0].line = 1;
+		if (ingest_parse(h->ing, req->body.data, req->body.len, &rec,
+		    &err) != 0) {
+			items[0].error = err;
+			rejected = 1;
+		} else
+			record_free(rec);
+	} else if (http_bulk_check_all(w, req, &in, &items, &nitems,
+	    &rejected) != 0)
+		return;
+	if (nitems == 0)
+		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
+		    "the body holds no records");
+	else
+		http_bulk_answer(w, req, in, items, nitems, rejected > 0 ?
+		    HTTP_UNPROCESSABLE : MHD_HTTP_OK, rejected > 0 ?
+		    "Some records are not valid; none was written" :
+		    "All records are valid; none was written", "valid",
+		    nitems - rejected, rejected);
+	http_items_free(items, nitems);
+	input_free(in);
 }
 
 static void
@@ -1099,7 +1253,9 @@ http_write(struct http_worker *w, struct http_req *req)
 	const char	*p = req->body.data != NULL ? req->body.data : "";
 
 	p += strspn(p, " \t\r\n");
-	if (req->kind != HTTP_BODY_NDJSON && *p != '[')
+	if (req->check_only)
+		http_validate(w, req, req->kind != HTTP_BODY_NDJSON && *p != '[');
+	else if (req->kind != HTTP_BODY_NDJSON && *p != '[')
 		http_write_batch(w, &req, 1);	/* checks the backlog itself */
 	else if (!http_backlog_full(w, req, 0))
 		http_write_bulk(w, req);
@@ -1556,7 +1712,8 @@ http_dispatch(struct http_loop *lp, struct http_req *req)
 	const char	*p;
 	int		 single = 0;
 
-	if (req->route == HTTP_ROUTE_WRITE && req->kind == HTTP_BODY_JSON) {
+	if (req->route == HTTP_ROUTE_WRITE && req->kind == HTTP_BODY_JSON &&
+	    !req->check_only) {
 		p = req->body.data + strspn(req->body.data, " \t\r\n");
 		single = *p != '[';
 	}
@@ -1958,7 +2115,7 @@ static enum MHD_Result
 http_begin(struct http *h, struct http_req *req, const char *url,
     const char *method)
 {
-	const char		*cl, *slash;
+	const char		*cl, *slash, *onerr;
 	unsigned long long	 len = 0;
 	char			*end, *msg;
 	int			 is_get, is_post, cl_ok = 0;
@@ -1981,6 +2138,10 @@ http_begin(struct http *h, struct http_req *req, const char *url,
 	is_post = strcmp(method, "POST") == 0;
 	if (strcmp(url, "/write-through") == 0)
 		req->route = HTTP_ROUTE_WRITE;
+	else if (strcmp(url, "/validate") == 0) {
+		req->route = HTTP_ROUTE_WRITE;
+		req->check_only = 1;
+	}
 	else if (strcmp(url, "/healthz") == 0)
 		req->route = HTTP_ROUTE_HEALTH;
 	else if (strcmp(url, "/metrics") == 0)
@@ -2012,6 +2173,13 @@ http_begin(struct http *h, struct http_req *req, const char *url,
 	if (req->route != HTTP_ROUTE_WRITE)
 		return (MHD_YES);
 
+	onerr = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
+	    "on-error");
+	if (onerr != NULL && strcmp(onerr, "abort") == 0)
+		req->all_or_none = 1;
+	else if (onerr != NULL && strcmp(onerr, "skip") != 0)
+		return (http_early(h, req, MHD_HTTP_BAD_REQUEST,
+		    "on-error must be skip or abort", NULL, NULL, NULL, NULL));
 	if (http_content_type(MHD_lookup_connection_value(req->conn,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), &req->kind) != 0)
 		return (http_early(h, req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,

@@ -38,6 +38,9 @@ struct remote {
 	char			*auth;		/* "Authorization: Bearer ..." */
 	char			*url;		/* for messages, without credentials */
 	char			*post_url;	/* .../write-through */
+	char			*abort_url;	/* ...?on-error=abort */
+	char			*check_url;	/* .../validate */
+	enum remote_mode	 mode;
 	char			*unix_path;
 	unsigned		 retry_for_s;
 	int			 verbose;
@@ -555,6 +558,7 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 				goto out;
 			}
 			if (res != CURLE_COULDNT_CONNECT &&
+			    r->mode != REMOTE_CHECK &&
 			    sent >= (curl_off_t)r->body.len) {
 				err_set(err, "cannot write to '%s': %s (after "
 				    "the whole request was sent: its records "
@@ -585,6 +589,13 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 					    nlines);
 					goto out;
 				}
+				/* All or nothing: a 422 wrote none of them. */
+				for (i = 0; i < nlines; i++)
+					if (lines[i] == NULL && status == 422 &&
+					    r->mode == REMOTE_WRITE_ALL)
+						lines[i] = xstrdup("not written: "
+						    "another record of its request "
+						    "was refused (on-error=abort)");
 				for (i = 0; i < nlines; i++)
 					errors[r->perm[i]] = lines[i];
 				if (first_shift > 0 && errors[r->perm[0]] != NULL)
@@ -604,6 +615,12 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 					err_set(err, "cannot write to '%s': the "
 					    "server requires a bearer token "
 					    "(give --token-file)", r->url);
+				goto out;
+			}
+			if (status == 404 && r->mode == REMOTE_CHECK) {
+				err_set(err, "cannot check records at '%s': the "
+				    "server has no /validate (it is older than "
+				    "--on-error=abort with --remote)", r->url);
 				goto out;
 			}
 			if (status == 413) {
@@ -771,6 +788,8 @@ remote_parse_url(struct remote *r, const char *url, char **err)
 		r->unix_path = xstrdup(url + 5);
 		r->url = xstrdup(url);
 		r->post_url = xstrdup("http://localhost/write-through");
+		r->check_url = xstrdup("http://localhost/validate");
+		r->abort_url = xasprintf("%s?on-error=abort", r->post_url);
 		return (0);
 	}
 	if (strncasecmp(url, "http://", 7) != 0 &&
@@ -821,6 +840,18 @@ remote_parse_url(struct remote *r, const char *url, char **err)
 		goto out;
 	}
 	r->post_url = xstrdup(full);
+	r->abort_url = xasprintf("%s?on-error=abort", full);
+	curl_free(full);
+	full = xasprintf("%.*s/validate", (int)len, path);
+	uc = curl_url_set(u, CURLUPART_PATH, full, 0);
+	free(full);
+	full = NULL;
+	if (uc != CURLUE_OK || curl_url_get(u, CURLUPART_URL, &full, 0) !=
+	    CURLUE_OK) {
+		err_set(err, "invalid remote URL '%s'", url);
+		goto out;
+	}
+	r->check_url = xstrdup(full);
 	/* Messages show the URL without a password. */
 	curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
 	curl_url_set(u, CURLUPART_PATH, path, 0);
@@ -911,6 +942,15 @@ fail:
 	return (NULL);
 }
 
+void
+remote_set_mode(struct remote *r, enum remote_mode mode)
+{
+	r->mode = mode;
+	curl_easy_setopt(r->curl, CURLOPT_URL, mode == REMOTE_CHECK ?
+	    r->check_url : mode == REMOTE_WRITE_ALL ? r->abort_url :
+	    r->post_url);
+}
+
 const char *
 remote_url(const struct remote *r)
 {
@@ -939,6 +979,8 @@ remote_free(struct remote *r)
 	free(r->perm);
 	free(r->url);
 	free(r->post_url);
+	free(r->abort_url);
+	free(r->check_url);
 	free(r->unix_path);
 	free(r);
 }

@@ -38,6 +38,13 @@ enum remote_fail {
 	REMOTE_FAIL_INTERNAL
 };
 
+/* What remote_write asks of the server. */
+enum remote_mode {
+	REMOTE_WRITE = 0,	/* POST /write-through */
+	REMOTE_WRITE_ALL,	/* ... ?on-error=abort: a request all or nothing */
+	REMOTE_CHECK		/* POST /validate: check the records, write none */
+};
+
 struct remote_opts {
 	const char	*url;		/* http://HOST[:PORT][/PATH], https://..., or unix:/PATH */
 	const char	*token;		/* bearer token, or NULL */
@@ -70,6 +77,13 @@ struct remote	*remote_new(const struct remote_opts *, enum remote_fail *,
 int		 remote_write(struct remote *, const struct remote_item *items,
 		    size_t n, char **errors, size_t *ndone,
 		    enum remote_fail *fail, char **err);
+
+/*
+ * Switch what later remote_write calls ask (REMOTE_WRITE at first).  In
+ * REMOTE_CHECK, errors[i] NULL means the record is good, and nothing is
+ * written: any failed request is safe to send again.
+ */
+void		 remote_set_mode(struct remote *, enum remote_mode);
 
 /* The URL records go to, for messages (borrowed). */
 const char	*remote_url(const struct remote *);

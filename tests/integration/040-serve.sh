@@ -88,6 +88,28 @@ expect_grep "unknown field 'colour'" "$T/b"
 expect_grep '"index": 1, "line": 3}' "$T/b"
 assert_eq "$(post '[{"age": "x"}, 7]')" 422 "all rejected"
 expect_grep '"accepted": 0, "rejected": 2' "$T/b"
+# All or nothing (?on-error=abort): one bad record and none is written.
+keys=$(rcli DBSIZE)
+assert_eq "$(req POST '/write-through?on-error=abort' -H 'Content-Type: application/x-ndjson' --data-binary @"$T/bulk.ndjson")" 422 "abort, one bad"
+expect_grep '"message": "No records were written: 1 is bad (on-error=abort)", "accepted": 0, "rejected": 1, "results": [{}, {"error": "unknown field' "$T/b"
+expect_grep '"index": 1, "line": 3}' "$T/b"
+assert_eq "$(rcli DBSIZE)" "$keys" "keys after a refused all-or-nothing body"
+assert_eq "$(req POST '/write-through?on-error=abort' -H 'Content-Type: application/json' -d '[{"name": "AB1", "age": 1}, {"name": "AB2", "age": 2}]')" 200 "abort, all good"
+expect_grep '"accepted": 2, "rejected": 0' "$T/b"
+assert_eq "$(req POST '/write-through?on-error=sometimes' -H 'Content-Type: application/json' -d '[{"name": "AB3"}]')" 400 "bad on-error"
+expect_grep '"error": "on-error must be skip or abort"' "$T/b"
+# POST /validate checks as a write would, and writes nothing.
+keys=$(rcli DBSIZE)
+assert_eq "$(req POST /validate -H 'Content-Type: application/x-ndjson' --data-binary @"$T/bulk.ndjson")" 422 "validate, one bad"
+expect_grep '"message": "Some records are not valid; none was written", "valid": 2, "rejected": 1, "results": [{}, {"error": "unknown field' "$T/b"
+assert_eq "$(req POST /validate -H 'Content-Type: application/json' -d '{"name": "V1", "age": 3}')" 200 "validate, one good object"
+expect_grep '"valid": 1, "rejected": 0, "results": [{}]' "$T/b"
+assert_eq "$(req POST /validate -H 'Content-Type: application/json' -d '{"name": "V2",
+  "age": "three"}')" 422 "validate, one bad object over two lines"
+expect_grep "field 'age' must be an integer, not a string" "$T/b"
+assert_eq "$(req POST /validate -H 'Content-Type: application/json' -d '[{"name": "V3"}, 3')" 400 "validate, an array cut short"
+assert_eq "$(req GET /validate)" 405 "validate wants POST"
+assert_eq "$(rcli DBSIZE)" "$keys" "keys after /validate"
 
 # --- errors ----------------------------------------------------------------
 assert_eq "$(post '{"name": "Bad", "age": ')" 400 "malformed json"
@@ -196,7 +218,7 @@ for m in wtc_records_rejected_total wtc_spool_syncs_total wtc_spool_backlog_reco
 	expect_grep "# TYPE $m " "$T/b"
 	grep -q "^$m [0-9]" "$T/b" || fail "no value for $m"
 done
-grep -q '^wtc_records_accepted_total 9$' "$T/b" || fail "9 records accepted so far: $(grep accepted "$T/b")"
+grep -q '^wtc_records_accepted_total 11$' "$T/b" || fail "11 records accepted so far: $(grep accepted "$T/b")"
 # The fdatasync histogram: buckets cumulative, ending in +Inf = _count = the
 # sync counter, with a sum.
 expect_grep '# TYPE wtc_spool_sync_seconds histogram' "$T/b"

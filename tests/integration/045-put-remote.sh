@@ -15,8 +15,8 @@ expect_status 64 "$WTC" put --remote ftp://127.0.0.1:8080 '{"name": "x"}'
 expect_grep "remote URL 'ftp://127.0.0.1:8080' must start with http://, https:// or unix:/" "$T/err"
 expect_status 64 "$WTC" put --remote 'http://[::1' '{"name": "x"}'
 expect_grep "invalid remote URL" "$T/err"
-expect_status 64 "$WTC" put --remote http://127.0.0.1:1 --on-error=abort '{"name": "x"}'
-expect_grep "--on-error=abort is not supported with --remote" "$T/err"
+expect_status 64 "$WTC" put --remote http://127.0.0.1:1 --on-error=never '{"name": "x"}'
+expect_grep "--on-error must be 'skip' or 'abort', not 'never'" "$T/err"
 expect_status 64 "$WTC" put --remote http://127.0.0.1:1 --retry-for soon '{"name": "x"}'
 expect_grep "invalid value 'soon' for --retry-for" "$T/err"
 # A password in the URL (any user can read it with ps) is refused, and not
@@ -169,6 +169,39 @@ expect_grep "<argument 2>:1: " "$T/mixed.remote"
 grep -q "^wtc put: [0-9]* accepted, [0-9]* rejected$" "$T/mixed.remote" ||
     fail "no summary: $(cat "$T/mixed.remote")"
 
+# --on-error=abort: the server checks every record first (POST /validate),
+# and with one bad nothing is written; the messages are a local put's.
+keys=$(rcli DBSIZE)
+expect_status 65 run_mixed env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain --on-error=abort
+untimed "$T/err" >"$T/abort.local"
+expect_grep "records are bad; nothing was written (--on-error=abort)" "$T/abort.local"
+for batch in 4096 1 3; do
+	expect_status 65 run_mixed "$WTC" put --remote "$URL" --batch $batch --on-error=abort
+	untimed "$T/err" >"$T/abort.remote"
+	if ! cmp -s "$T/abort.local" "$T/abort.remote"; then
+		diff "$T/abort.local" "$T/abort.remote" >&2 || true
+		fail "remote put --on-error=abort (--batch $batch) differs from a local one"
+	fi
+done
+assert_eq "$(rcli DBSIZE)" "$keys" "redis keys after refused --on-error=abort puts"
+# From standard input, which is read twice.
+expect_status 65 env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain --on-error=abort <"$T/mixed.ndjson"
+untimed "$T/err" >"$T/abort.local"
+expect_status 65 "$WTC" put --remote "$URL" --on-error=abort <"$T/mixed.ndjson"
+untimed "$T/err" >"$T/abort.remote"
+cmp -s "$T/abort.local" "$T/abort.remote" ||
+    { diff "$T/abort.local" "$T/abort.remote" >&2; fail "remote put --on-error=abort from stdin differs"; }
+expect_grep "<stdin>:4: field 'age' must be an integer, not a string" "$T/abort.remote"
+assert_eq "$(rcli DBSIZE)" "$keys" "redis keys after a refused --on-error=abort put from stdin"
+# All good: checked, then written, each request all or nothing.
+: >"$T/access.log"
+head -n 1000 "$USERS" >"$T/1000.ndjson"
+expect_status 0 "$WTC" put --remote "$URL" --on-error=abort --batch 300 <"$T/1000.ndjson"
+expect_grep "1000 accepted, 0 rejected" "$T/err"
+assert_eq "$(grep -c '"POST /validate" 200' "$T/access.log")" 4 "checking requests"
+assert_eq "$(grep -c '"POST /write-through" 200' "$T/access.log")" 4 "writing requests"
+assert_eq "$(rcli DBSIZE)" "$((keys + 1000))" "redis keys after an --on-error=abort put"
+
 # Every record refused: still 65, nothing written.
 expect_status 65 "$WTC" put --remote "$URL" '{"age": "x"}' '[1]'
 expect_grep "<argument 1>:1: field 'age' must be an integer, not a string" "$T/err"
@@ -248,6 +281,13 @@ import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/validate":    # a wtc serve from before it
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "22")
+            self.end_headers()
+            self.wfile.write(b'{"error": "not found"}')
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", "2")
@@ -266,6 +306,10 @@ wait_until 10 test -s "$T/not-wtc.port" || fail "the fake server did not start"
 expect_status 69 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/not-wtc.port")" \
     '{"name": "Nobody"}'
 expect_grep "is not the results of 1 records: is this a 'wtc serve'?" "$T/err"
+expect_status 69 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/not-wtc.port")" \
+    --on-error=abort '{"name": "Nobody"}'
+expect_grep "the server has no /validate (it is older than --on-error=abort with --remote)" "$T/err"
+expect_grep "nothing was written (--on-error=abort checks every record first)" "$T/err"
 kill "$notwtc_PID"
 wait "$notwtc_PID" 2>/dev/null || true
 
