@@ -1031,57 +1031,90 @@ http_items_free(struct http_item *items, size_t nitems)
 	free(items);
 }
 
+/* An array or NDJSON body being read, with each item's outcome. */
+struct http_bulk {
+	struct input		*in;
+	struct http_item	*items;
+	size_t			 nitems, capitems;
+	uint64_t		 rejected;
+};
+
+static void
+http_bulk_open(struct http *h, struct http_req *req, struct http_bulk *b)
+{
+	memset(b, 0, sizeof *b);
+	b->in = input_open_string("body", req->body.data, h->opts.max_body);
+}
+
+static void
+http_bulk_close(struct http_bulk *b)
+{
+	http_items_free(b->items, b->nitems);
+	input_free(b->in);
+	memset(b, 0, sizeof *b);
+}
+
 /*
- * Check every record of an array or NDJSON body against the schema,
- * writing none: each item gets its refusal, if any.  Returns 0 with the
- * items and the input (for http_bulk_answer; the caller frees both), or -1
- * after answering a body that is not records at all.
+ * The next item of the body, added to b->items: 1 with its record in *rec,
+ * 2 for one refused (why is in the item), 0 at the end or after the
+ * HTTP_REJECTS_MAX-th refusal (not a body of records: its answer would
+ * dwarf it), -1 with *err when the body is not an array or NDJSON.
  */
 static int
-http_bulk_check_all(struct http_worker *w, struct http_req *req,
-    struct input **inp, struct http_item **itemsp, size_t *nitemsp,
-    uint64_t *rejectedp)
+http_bulk_next(struct http *h, struct http_bulk *b, struct record **rec,
+    char **err)
 {
-	struct http		*h = w->h;
-	struct input		*in;
-	struct http_item	*items = NULL;
-	struct record		*rec;
-	size_t			 nitems = 0, capitems = 0, len;
-	const char		*text;
-	unsigned long		 line;
-	uint64_t		 rejected = 0;
-	char			*err = NULL;
-	int			 r;
+	const char	*text;
+	size_t		 len;
+	unsigned long	 line;
+	int		 r;
 
-	in = input_open_string("body", req->body.data, h->opts.max_body);
-	while ((r = input_next(in, &text, &len, &line, &err)) != 0) {
-		if (r == -2 || r == -3) {
-			http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
-			free(err);
-			http_items_free(items, nitems);
-			input_free(in);
-			return (-1);
-		}
-		if (nitems == capitems) {
-			capitems = capitems == 0 ? 16 : capitems * 2;
-			items = xreallocarray(items, capitems, sizeof *items);
-		}
-		memset(&items[nitems], 0, sizeof items[nitems]);
-		items[nitems].line = line;
-		if (r == -1 || ingest_parse(h->ing, text, len, &rec, &err) != 0) {
-			items[nitems++].error = err;
-			err = NULL;
-			if (++rejected == HTTP_REJECTS_MAX)
-				break;
-			continue;
-		}
-		record_free(rec);
-		nitems++;
+	if (b->rejected == HTTP_REJECTS_MAX)
+		return (0);
+	if ((r = input_next(b->in, &text, &len, &line, err)) == 0)
+		return (0);
+	if (r == -2 || r == -3)
+		return (-1);
+	if (b->nitems == b->capitems) {
+		b->capitems = b->capitems == 0 ? 16 : b->capitems * 2;
+		b->items = xreallocarray(b->items, b->capitems,
+		    sizeof *b->items);
 	}
-	*inp = in;
-	*itemsp = items;
-	*nitemsp = nitems;
-	*rejectedp = rejected;
+	memset(&b->items[b->nitems], 0, sizeof b->items[b->nitems]);
+	b->items[b->nitems].line = line;
+	if (r == -1 || ingest_parse(h->ing, text, len, rec, err) != 0) {
+		b->items[b->nitems++].error = *err;
+		*err = NULL;
+		b->rejected++;
+		return (2);
+	}
+	b->nitems++;
+	return (1);
+}
+
+/*
+ * Check every record of the body against the schema, writing none: each
+ * item gets its refusal, if any.  Returns 0, or -1 after answering a body
+ * that is not records at all.
+ */
+static int
+http_bulk_validate(struct http_worker *w, struct http_req *req,
+    struct http_bulk *b)
+{
+	struct record	*rec;
+	char		*err = NULL;
+	int		 r;
+
+	http_bulk_open(w->h, req, b);
+	while ((r = http_bulk_next(w->h, b, &rec, &err)) > 0)
+		if (r == 1)
+			record_free(rec);
+	if (r < 0) {
+		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
+		free(err);
+		http_bulk_close(b);
+		return (-1);
+	}
 	return (0);
 }
 
@@ -1089,14 +1122,10 @@ static void
 http_write_bulk(struct http_worker *w, struct http_req *req)
 {
 	struct http		*h = w->h;
-	struct input		*in;
-	struct http_item	*items = NULL;
+	struct http_bulk	 b;
 	struct record		**recs, *rec;
-	size_t			*idx, nitems = 0, capitems = 0, n = 0, i;
-	const char		*text;
-	size_t			 len;
-	unsigned long		 line;
-	uint64_t		 accepted = 0, rejected = 0;
+	size_t			*idx, n = 0, i;
+	uint64_t		 accepted = 0;
 	enum ingest_fail	 fail = INGEST_OK;
 	char			*err = NULL, *msg;
 	int			 r, failed = 0;
@@ -1113,58 +1142,34 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 	}
 	/* All or nothing: a first pass checks every record. */
 	if (req->all_or_none) {
-		if (http_bulk_check_all(w, req, &in, &items, &nitems,
-		    &rejected) != 0)
+		if (http_bulk_validate(w, req, &b) != 0)
 			return;
-		if (rejected > 0) {
-			ATOMIC_ADD(&h->rejected, rejected);
+		if (b.rejected > 0) {
+			ATOMIC_ADD(&h->rejected, b.rejected);
 			msg = xasprintf("No records were written: %llu %s bad "
-			    "(on-error=abort)", (unsigned long long)rejected,
-			    rejected == 1 ? "is" : "are");
-			http_bulk_answer(w, req, in, items, nitems,
-			    HTTP_UNPROCESSABLE, msg, "accepted", 0, rejected);
+			    "(on-error=abort)", (unsigned long long)b.rejected,
+			    b.rejected == 1 ? "is" : "are");
+			http_bulk_answer(w, req, b.in, b.items, b.nitems,
+			    HTTP_UNPROCESSABLE, msg, "accepted", 0, b.rejected);
 			free(msg);
-		} else if (nitems == 0)
+		} else if (b.nitems == 0)
 			http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
 			    "the body holds no records");
-		http_items_free(items, nitems);
-		input_free(in);
-		if (rejected > 0 || nitems == 0)
+		r = b.rejected > 0 || b.nitems == 0;
+		http_bulk_close(&b);
+		if (r)
 			return;
-		items = NULL;
-		nitems = 0;
-		rejected = 0;
 	}
 	recs = xcalloc(HTTP_CHUNK, sizeof *recs);
 	idx = xcalloc(HTTP_CHUNK, sizeof *idx);
-	in = input_open_string("body", req->body.data, h->opts.max_body);
-	for (;;) {
-		r = input_next(in, &text, &len, &line, &err);
-		if (r == 0)
-			break;
-		if (r == -2 || r == -3) {	/* the body is not an array or NDJSON */
-			http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
-			failed = 1;
-			goto out;
-		}
-		if (nitems == capitems) {
-			capitems = capitems == 0 ? 16 : capitems * 2;
-			items = xreallocarray(items, capitems, sizeof *items);
-		}
-		memset(&items[nitems], 0, sizeof items[nitems]);
-		items[nitems].line = line;
-		if (r == -1 || ingest_parse(h->ing, text, len, &rec, &err) != 0) {
-			items[nitems++].error = err;
-			err = NULL;
-			/* Not a body of records: its answer would dwarf it. */
-			if (++rejected == HTTP_REJECTS_MAX)
-				break;
+	http_bulk_open(h, req, &b);
+	while ((r = http_bulk_next(h, &b, &rec, &err)) > 0) {
+		if (r == 2)
 			continue;
-		}
-		idx[n] = nitems++;
+		idx[n] = b.nitems - 1;
 		recs[n++] = rec;
 		if (n == HTTP_CHUNK) {
-			if (http_bulk_flush(w, recs, idx, &n, items, &fail,
+			if (http_bulk_flush(w, recs, idx, &n, b.items, &fail,
 			    &err) != 0) {
 				http_write_failed(w, req, fail, err, accepted, 0);
 				failed = 1;
@@ -1173,8 +1178,13 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 			accepted += HTTP_CHUNK;
 		}
 	}
+	if (r < 0) {		/* the body is not an array or NDJSON */
+		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST, err);
+		failed = 1;
+		goto out;
+	}
 	i = n;
-	if (http_bulk_flush(w, recs, idx, &n, items, &fail, &err) != 0) {
+	if (http_bulk_flush(w, recs, idx, &n, b.items, &fail, &err) != 0) {
 		http_write_failed(w, req, fail, err, accepted, 0);
 		failed = 1;
 		goto out;
@@ -1182,20 +1192,19 @@ http_write_bulk(struct http_worker *w, struct http_req *req)
 	accepted += i;
 out:
 	ATOMIC_ADD(&h->accepted, accepted);
-	ATOMIC_ADD(&h->rejected, rejected);
+	ATOMIC_ADD(&h->rejected, b.rejected);
 	for (i = 0; i < n; i++)
 		record_free(recs[i]);
-	if (!failed && nitems == 0)
+	if (!failed && b.nitems == 0)
 		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
 		    "the body holds no records");
 	else if (!failed)
-		http_bulk_answer(w, req, in, items, nitems, accepted > 0 ?
+		http_bulk_answer(w, req, b.in, b.items, b.nitems, accepted > 0 ?
 		    MHD_HTTP_OK : HTTP_UNPROCESSABLE, accepted > 0 ?
 		    "Data write successful!" : "No records were written",
-		    "accepted", accepted, rejected);
-	http_items_free(items, nitems);
+		    "accepted", accepted, b.rejected);
+	http_bulk_close(&b);
 	free(err);
-	input_free(in);
 	free(recs);
 	free(idx);
 }
@@ -1208,12 +1217,8 @@ out:
 static void
 http_validate(struct http_worker *w, struct http_req *req, int single)
 {
-	struct http		*h = w->h;
-	struct input		*in = NULL;
-	struct http_item	*items = NULL;
+	struct http_bulk	 b;
 	struct record		*rec;
-	size_t			 nitems = 0;
-	uint64_t		 rejected = 0;
 	char			*err = NULL;
 
 	if (memchr(req->body.data, '\0', req->body.len) != NULL) {
@@ -1222,29 +1227,28 @@ http_validate(struct http_worker *w, struct http_req *req, int single)
 		return;
 	}
 	if (single) {
-		items = xcalloc(1, sizeof *items);
-		nitems = 1;
-		items[0].line = 1;
-		if (ingest_parse(h->ing, req->body.data, req->body.len, &rec,
-		    &err) != 0) {
-			items[0].error = err;
-			rejected = 1;
+		memset(&b, 0, sizeof b);
+		b.items = xcalloc(1, sizeof *b.items);
+		b.nitems = 1;
+		b.items[0].line = 1;
+		if (ingest_parse(w->h->ing, req->body.data, req->body.len,
+		    &rec, &err) != 0) {
+			b.items[0].error = err;
+			b.rejected = 1;
 		} else
 			record_free(rec);
-	} else if (http_bulk_check_all(w, req, &in, &items, &nitems,
-	    &rejected) != 0)
+	} else if (http_bulk_validate(w, req, &b) != 0)
 		return;
-	if (nitems == 0)
+	if (b.nitems == 0)
 		http_prepare_error(w, req, MHD_HTTP_BAD_REQUEST,
 		    "the body holds no records");
 	else
-		http_bulk_answer(w, req, in, items, nitems, rejected > 0 ?
-		    HTTP_UNPROCESSABLE : MHD_HTTP_OK, rejected > 0 ?
+		http_bulk_answer(w, req, b.in, b.items, b.nitems, b.rejected > 0 ?
+		    HTTP_UNPROCESSABLE : MHD_HTTP_OK, b.rejected > 0 ?
 		    "Some records are not valid; none was written" :
 		    "All records are valid; none was written", "valid",
-		    nitems - rejected, rejected);
-	http_items_free(items, nitems);
-	input_free(in);
+		    b.nitems - b.rejected, b.rejected);
+	http_bulk_close(&b);
 }
 
 static void

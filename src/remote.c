@@ -771,7 +771,28 @@ remote_write(struct remote *r, const struct remote_item *items, size_t n,
 
 /* --- set-up ---------------------------------------------------------------- */
 
-/* Check the URL; fill post_url, url (for messages) and unix_path. */
+/* The URL u with the path base[0..len) and then name; NULL if invalid. */
+static char *
+remote_endpoint(CURLU *u, const char *base, size_t len, const char *name)
+{
+	char	*path, *full = NULL, *out;
+
+	path = xasprintf("%.*s%s", (int)len, base, name);
+	if (curl_url_set(u, CURLUPART_PATH, path, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+		free(path);
+		return (NULL);
+	}
+	free(path);
+	out = xstrdup(full);
+	curl_free(full);
+	return (out);
+}
+
+/*
+ * Check the URL; fill post_url, abort_url, check_url, url (for messages)
+ * and unix_path.
+ */
 static int
 remote_parse_url(struct remote *r, const char *url, char **err)
 {
@@ -830,28 +851,13 @@ remote_parse_url(struct remote *r, const char *url, char **err)
 		len--;
 	if (len >= 14 && strncmp(path + len - 14, "/write-through", 14) == 0)
 		len -= 14;
-	full = xasprintf("%.*s/write-through", (int)len, path);
-	uc = curl_url_set(u, CURLUPART_PATH, full, 0);
-	free(full);
-	full = NULL;
-	if (uc != CURLUE_OK || curl_url_get(u, CURLUPART_URL, &full, 0) !=
-	    CURLUE_OK) {
+	if ((r->post_url = remote_endpoint(u, path, len, "/write-through")) ==
+	    NULL || (r->check_url = remote_endpoint(u, path, len,
+	    "/validate")) == NULL) {
 		err_set(err, "invalid remote URL '%s'", url);
 		goto out;
 	}
-	r->post_url = xstrdup(full);
-	r->abort_url = xasprintf("%s?on-error=abort", full);
-	curl_free(full);
-	full = xasprintf("%.*s/validate", (int)len, path);
-	uc = curl_url_set(u, CURLUPART_PATH, full, 0);
-	free(full);
-	full = NULL;
-	if (uc != CURLUE_OK || curl_url_get(u, CURLUPART_URL, &full, 0) !=
-	    CURLUE_OK) {
-		err_set(err, "invalid remote URL '%s'", url);
-		goto out;
-	}
-	r->check_url = xstrdup(full);
+	r->abort_url = xasprintf("%s?on-error=abort", r->post_url);
 	/* Messages show the URL without a password. */
 	curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
 	curl_url_set(u, CURLUPART_PATH, path, 0);
