@@ -341,7 +341,7 @@ put_remote_flush(struct put_remote *pr)
 	struct put_remote_item	*it;
 	enum remote_fail	 fail;
 	char			*err = NULL;
-	size_t			 i, k, ndone = 0;
+	size_t			 i, k, ndone = 0, refused = 0;
 	int			 rc;
 
 	if (pr->nitems == 0)
@@ -377,6 +377,7 @@ put_remote_flush(struct put_remote *pr)
 			free(pr->errors[k]);
 			pr->errors[k] = NULL;
 			ps->rejected++;
+			refused++;
 		}
 		k++;
 	}
@@ -395,6 +396,18 @@ put_remote_flush(struct put_remote *pr)
 			    "acknowledged", (unsigned long long)ps->accepted, k);
 		free(err);
 		ps->fatal = put_remote_status(fail);
+	} else if (refused > 0 && ps->abort_mode && !pr->checking) {
+		/*
+		 * All or nothing, but the server refused records it had found
+		 * good (the table changed since?): what went before stays
+		 * written, the rest is not sent.
+		 */
+		cli_error(ps->cli, "the server refused records it had checked "
+		    "as good; %llu records before them were written, the rest "
+		    "were not sent (--on-error=abort)",
+		    (unsigned long long)ps->accepted);
+		ps->fatal = EXIT_DATA;
+		rc = -1;
 	}
 	pr->nitems = 0;
 	pr->nrecords = 0;

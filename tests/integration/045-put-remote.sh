@@ -313,6 +313,53 @@ expect_grep "nothing was written (--on-error=abort checks every record first)" "
 kill "$notwtc_PID"
 wait "$notwtc_PID" 2>/dev/null || true
 
+# --- All or nothing, but a write refuses what /validate passed (the table
+# changed between the passes): what went before stays, the rest is not sent.
+cat >"$T/flip.py" <<'EOF2'
+import http.server, json, sys
+writes = 0
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        global writes
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        n = len(body.split(b"\n"))
+        status, results = 200, [{}] * n
+        if self.path == "/write-through?on-error=abort":
+            writes += 1
+            open(sys.argv[1] + ".writes", "w").write(str(writes))
+            if writes == 1:
+                results = [{"id": i + 1} for i in range(n)]
+            else:
+                status = 422
+                results = [{}] * n
+                results[1] = {"error": "unknown field 'age'", "index": 1}
+        out = json.dumps({"results": results}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+EOF2
+python3 "$T/flip.py" "$T/flip.port" &
+flip_PID=$!
+EXTRA_PIDS="$EXTRA_PIDS $flip_PID"
+wait_until 10 test -s "$T/flip.port" || fail "the fake server did not start"
+head -n 6 "$USERS" >"$T/six.ndjson"
+expect_status 65 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/flip.port")" \
+    --on-error=abort --batch 2 -f "$T/six.ndjson"
+expect_grep "six.ndjson:3: not written: another record of its request was refused (on-error=abort)" "$T/err"
+expect_grep "six.ndjson:4: unknown field 'age'" "$T/err"
+expect_grep "the server refused records it had checked as good; 2 records before them were written, the rest were not sent (--on-error=abort)" "$T/err"
+expect_grep "2 accepted, 2 rejected" "$T/err"
+assert_eq "$(cat "$T/flip.port.writes")" 2 "write requests after a refused one"
+kill "$flip_PID"
+wait "$flip_PID" 2>/dev/null || true
+
 # --- Redis down: 503, retried for --retry-for, then 69 -----------------------
 URL=$URL_MAIN
 stop_redis
