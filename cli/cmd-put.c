@@ -560,7 +560,7 @@ put_remote_run(struct put_state *ps, const char *url, const char *token,
 		}
 		if (ps->fatal == 0)
 			put_remote_flush(&pr);
-		if (pass == 0 && ps->fatal == 0 && ps->rejected > 0) {
+		if (pass == 0 && ps->rejected > 0) {
 			cli_error(ps->cli, "%llu of %llu records are bad; nothing "
 			    "was written (--on-error=abort)",
 			    (unsigned long long)ps->rejected,

@@ -2115,11 +2115,34 @@ http_check_framing(struct http *h, struct http_req *req)
 }
 
 /* Route, authenticate and check headers. */
+/* The request's on-error arguments: how many, and what the last said. */
+struct http_on_error {
+	unsigned	count;
+	int		skip;
+	int		abort;
+};
+
+static enum MHD_Result
+http_scan_on_error(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct http_on_error	*oe = cls;
+
+	(void)kind;
+	if (strcmp(key, "on-error") != 0)
+		return (MHD_YES);
+	oe->count++;
+	oe->skip = value != NULL && strcmp(value, "skip") == 0;
+	oe->abort = value != NULL && strcmp(value, "abort") == 0;
+	return (MHD_YES);
+}
+
 static enum MHD_Result
 http_begin(struct http *h, struct http_req *req, const char *url,
     const char *method)
 {
-	const char		*cl, *slash, *onerr;
+	const char		*cl, *slash;
+	struct http_on_error	 oe;
 	unsigned long long	 len = 0;
 	char			*end, *msg;
 	int			 is_get, is_post, cl_ok = 0;
@@ -2177,13 +2200,16 @@ http_begin(struct http *h, struct http_req *req, const char *url,
 	if (req->route != HTTP_ROUTE_WRITE)
 		return (MHD_YES);
 
-	onerr = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
-	    "on-error");
-	if (onerr != NULL && strcmp(onerr, "abort") == 0)
-		req->all_or_none = 1;
-	else if (onerr != NULL && strcmp(onerr, "skip") != 0)
+	memset(&oe, 0, sizeof oe);
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND,
+	    http_scan_on_error, &oe);
+	if (oe.count > 1)
+		return (http_early(h, req, MHD_HTTP_BAD_REQUEST,
+		    "on-error is given more than once", NULL, NULL, NULL, NULL));
+	if (oe.count == 1 && !oe.skip && !oe.abort)
 		return (http_early(h, req, MHD_HTTP_BAD_REQUEST,
 		    "on-error must be skip or abort", NULL, NULL, NULL, NULL));
+	req->all_or_none = oe.abort;
 	if (http_content_type(MHD_lookup_connection_value(req->conn,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), &req->kind) != 0)
 		return (http_early(h, req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -2291,8 +2317,10 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		free(msg);
 		return (ret);
 	}
+	/* NUL-terminated, even when empty (buf_grow alone leaves no NUL). */
 	if (req->body.data == NULL)
-		buf_grow(&req->body, 0);	/* NUL-terminated, even when empty */
+		buf_grow(&req->body, 0);
+	req->body.data[req->body.len] = '\0';
 	return (http_dispatch(lp, req));
 }
 

@@ -98,6 +98,15 @@ assert_eq "$(req POST '/write-through?on-error=abort' -H 'Content-Type: applicat
 expect_grep '"accepted": 2, "rejected": 0' "$T/b"
 assert_eq "$(req POST '/write-through?on-error=sometimes' -H 'Content-Type: application/json' -d '[{"name": "AB3"}]')" 400 "bad on-error"
 expect_grep '"error": "on-error must be skip or abort"' "$T/b"
+assert_eq "$(req POST '/write-through?on-error' -H 'Content-Type: application/json' -d '[{"name": "AB3"}]')" 400 "on-error without a value"
+expect_grep '"error": "on-error must be skip or abort"' "$T/b"
+assert_eq "$(req POST '/write-through?on-error=skip&on-error=abort' -H 'Content-Type: application/json' -d '[{"name": "AB3"}]')" 400 "on-error twice"
+expect_grep '"error": "on-error is given more than once"' "$T/b"
+# An empty body: no records (it was once read past its end).
+assert_eq "$(req POST /write-through -H 'Content-Type: application/x-ndjson' --data-binary '')" 400 "empty ndjson body"
+expect_grep '"error": "the body holds no records"' "$T/b"
+assert_eq "$(req POST /validate -H 'Content-Type: application/x-ndjson' --data-binary '')" 400 "empty ndjson body to validate"
+expect_grep '"error": "the body holds no records"' "$T/b"
 # POST /validate checks as a write would, and writes nothing.
 keys=$(rcli DBSIZE)
 assert_eq "$(req POST /validate -H 'Content-Type: application/x-ndjson' --data-binary @"$T/bulk.ndjson")" 422 "validate, one bad"

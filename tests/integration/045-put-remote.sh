@@ -193,6 +193,14 @@ cmp -s "$T/abort.local" "$T/abort.remote" ||
     { diff "$T/abort.local" "$T/abort.remote" >&2; fail "remote put --on-error=abort from stdin differs"; }
 expect_grep "<stdin>:4: field 'age' must be an integer, not a string" "$T/abort.remote"
 assert_eq "$(rcli DBSIZE)" "$keys" "redis keys after a refused --on-error=abort put from stdin"
+# A bad record, then an input that cannot be opened: the same report.
+expect_status 66 env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain --on-error=abort -f "$T/mixed.ndjson" -f "$T/no-such-file"
+untimed "$T/err" >"$T/abort.local"
+expect_grep "records are bad; nothing was written (--on-error=abort)" "$T/abort.local"
+expect_status 66 "$WTC" put --remote "$URL" --on-error=abort -f "$T/mixed.ndjson" -f "$T/no-such-file"
+untimed "$T/err" >"$T/abort.remote"
+cmp -s "$T/abort.local" "$T/abort.remote" ||
+    { diff "$T/abort.local" "$T/abort.remote" >&2; fail "remote put --on-error=abort before a missing file differs"; }
 # All good: checked, then written, each request all or nothing.
 : >"$T/access.log"
 head -n 1000 "$USERS" >"$T/1000.ndjson"
