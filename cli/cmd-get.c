@@ -53,7 +53,7 @@ get_split_id(const struct schema *s, const char *id, char *copy,
 	char	*why = NULL;
 	int	 i;
 
-	if (record_key_split(copy, s->npk, pk, &why) != 0) {
+	if (record_key_split(copy, strlen(copy), s->npk, pk, NULL, &why) != 0) {
 		err_set(err, "id '%s' %s for table '%s'", id, why, s->table);
 		free(why);
 		return (-1);
@@ -132,7 +132,7 @@ get_one(struct get_state *gs, const char *id)
 			goto out;
 		}
 		/* The key as wtc writes it, whatever escapes id spelt. */
-		record_key_values(&key, gs->schema, pk);
+		record_key_values(&key, gs->schema, pk, NULL);
 	} else
 		buf_adds(&key, id);
 	if (gs->cache != NULL) {
@@ -155,7 +155,7 @@ get_one(struct get_state *gs, const char *id)
 		rc = EXIT_UNAVAILABLE;
 		goto out;
 	}
-	if ((r = db_get(gs->db, gs->schema, pk, &rec, &err)) == -1) {
+	if ((r = db_get(gs->db, gs->schema, pk, NULL, &rec, &err)) == -1) {
 		cli_error(gs->cli, "%s", err);
 		rc = EXIT_UNAVAILABLE;
 		goto out;

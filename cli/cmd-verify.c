@@ -56,11 +56,11 @@ struct verify {
 	const char		*prefix;
 	struct buf		 keyhead;	/* "<prefix><table>:" */
 
-	char			**rkeys;	/* Redis keys of the table, sorted */
+	struct cache_key	*rkeys;		/* Redis keys of the table, sorted */
 	size_t			 nrkeys;
 	unsigned char		*seen;		/* rkeys also found in MySQL */
 
-	char			**sample;	/* --sample: the reservoir */
+	struct cache_key	*sample;	/* --sample: the reservoir */
 	size_t			 nsample, want;
 	uint64_t		 streamed;
 	uint64_t		 rng;
@@ -81,10 +81,27 @@ verify_random(struct verify *v)
 	return (v->rng * 2685821657736338717ULL);
 }
 
+/* Order keys as bytes: a binary key may hold NUL. */
 static int
-verify_strcmp(const void *a, const void *b)
+verify_keycmp(const void *a, const void *b)
 {
-	return (strcmp(*(char *const *)a, *(char *const *)b));
+	const struct cache_key	*x = a, *y = b;
+	int			 c;
+
+	c = memcmp(x->data, y->data, x->len < y->len ? x->len : y->len);
+	if (c != 0)
+		return (c);
+	return (x->len < y->len ? -1 : x->len > y->len);
+}
+
+/* Print a key in a report: control bytes (NUL among them) as '?'. */
+static void
+verify_put_key(const char *key, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		putchar((unsigned char)key[i] < 0x20 ? '?' : key[i]);
 }
 
 static const struct rec_field *
@@ -304,8 +321,8 @@ verify_show(struct buf *b, const struct rec_field *f)
 
 /* Compare one key's two sides (either may be NULL) and report. */
 static void
-verify_compare(struct verify *v, const char *key, const struct record *r,
-    const struct record *m)
+verify_compare(struct verify *v, const char *key, size_t keylen,
+    const struct record *r, const struct record *m)
 {
 	const struct schema_column	*c;
 	const struct rec_field		*rf, *mf;
@@ -318,9 +335,11 @@ verify_compare(struct verify *v, const char *key, const struct record *r,
 	v->checked++;
 	if (r == NULL || m == NULL) {
 		v->differ++;
-		if (!v->cli->quiet)
-			printf("missing in %s: %s\n", r == NULL ? "redis" : "mysql",
-			    key);
+		if (!v->cli->quiet) {
+			printf("missing in %s: ", r == NULL ? "redis" : "mysql");
+			verify_put_key(key, keylen);
+			putchar('\n');
+		}
 		return;
 	}
 	for (i = 0; i < v->s->ncols; i++) {
@@ -358,40 +377,59 @@ verify_compare(struct verify *v, const char *key, const struct record *r,
 	}
 	if (d.len > 0) {
 		v->differ++;
-		if (!v->cli->quiet)
-			printf("differs: %s (%s)\n", key, d.data);
+		if (!v->cli->quiet) {
+			fputs("differs: ", stdout);
+			verify_put_key(key, keylen);
+			printf(" (%s)\n", d.data);
+		}
 	}
 	buf_release(&d);
 }
 
 /*
- * The primary key values in key (which must start with keyhead), split in
- * place in copy.  Returns 0, or -1 with *err when key does not fit.
+ * The primary key values in the len bytes of key (which must start with
+ * keyhead), split in place in copy, with their lengths.  Returns 0, or -1
+ * with *err when key does not fit.
  */
 static int
-verify_key_pk(struct verify *v, const char *key, char **copy, const char ***pk,
-    char **err)
+verify_key_pk(struct verify *v, const char *key, size_t len, char **copy,
+    const char ***pk, size_t **pklen, char **err)
 {
 	char	*why = NULL;
-	int	 i;
+	size_t	 i, n;
+	int	 bad;
 
 	*copy = NULL;
 	*pk = NULL;
-	if (strncmp(key, v->keyhead.data, v->keyhead.len) != 0)
+	*pklen = NULL;
+	if (len < v->keyhead.len ||
+	    memcmp(key, v->keyhead.data, v->keyhead.len) != 0)
 		return (err_set(err, "key '%s' is not in table '%s'", key,
 		    v->s->table));
-	*copy = xstrdup(key + v->keyhead.len);
+	n = len - v->keyhead.len;
+	*copy = xmalloc(n + 1);
+	memcpy(*copy, key + v->keyhead.len, n);
+	(*copy)[n] = '\0';
 	*pk = xcalloc(v->s->npk + 1, sizeof **pk);
-	if (record_key_split(*copy, v->s->npk, *pk, &why) != 0) {
+	*pklen = xcalloc(v->s->npk + 1, sizeof **pklen);
+	if (record_key_split(*copy, n, v->s->npk, *pk, *pklen, &why) != 0) {
 		err_set(err, "key '%s' %s", key, why);
 		free(why);
 		return (-1);
 	}
-	if ((i = schema_pk_check(v->s, *pk)) >= 0)
+	/* Only a binary value can hold a NUL. */
+	for (i = 0; i < v->s->npk; i++) {
+		if (v->s->cols[v->s->pk[i]].type != SCHEMA_BINARY &&
+		    strlen((*pk)[i]) != (*pklen)[i])
+			return (err_set(err, "key '%s' has a NUL byte in its "
+			    "value for column '%s'", key,
+			    v->s->cols[v->s->pk[i]].name));
+	}
+	if ((bad = schema_pk_check(v->s, *pk)) >= 0)
 		return (err_set(err, "key '%s': '%s' is not %s as wtc writes it "
-		    "for column '%s'", key, (*pk)[i],
-		    v->s->cols[v->s->pk[i]].type == SCHEMA_BOOL ? "0 or 1" :
-		    "an integer", v->s->cols[v->s->pk[i]].name));
+		    "for column '%s'", key, (*pk)[bad],
+		    v->s->cols[v->s->pk[bad]].type == SCHEMA_BOOL ? "0 or 1" :
+		    "an integer", v->s->cols[v->s->pk[bad]].name));
 	return (0);
 }
 
@@ -407,28 +445,29 @@ verify_id_key(struct verify *v, const char *id, size_t len, struct buf *key)
 
 	copy = xstrndup(id, len);
 	pk = xcalloc(v->s->npk + 1, sizeof *pk);
-	if (record_key_split(copy, v->s->npk, pk, &err) != 0 ||
-	    schema_pk_canon(v->s, pk) >= 0) {
+	if (record_key_split(copy, strlen(copy), v->s->npk, pk, NULL,
+	    &err) != 0 || schema_pk_canon(v->s, pk) >= 0) {
 		buf_add(key, id, len);	/* verify_key says what is wrong */
 		free(err);
 	} else
-		record_key_values(key, v->s, pk);
+		record_key_values(key, v->s, pk, NULL);
 	free(pk);
 	free(copy);
 }
 
 /* Check one key by reading both sides.  0, or -1 with v->err set. */
 static int
-verify_key(struct verify *v, const char *key, int from_user)
+verify_key(struct verify *v, const char *key, size_t len, int from_user)
 {
 	struct record	*r = NULL, *m = NULL;
 	const char	**pk = NULL;
+	size_t		*pklen = NULL;
 	char		*copy = NULL, *err = NULL;
 	int		 rc = -1;
 
-	if (cache_get(v->cache, v->s, key, strlen(key), &r, &v->err) == -1)
+	if (cache_get(v->cache, v->s, key, len, &r, &v->err) == -1)
 		goto out;
-	if (verify_key_pk(v, key, &copy, &pk, &err) != 0) {
+	if (verify_key_pk(v, key, len, &copy, &pk, &pklen, &err) != 0) {
 		/* Not a key wtc could have written: MySQL cannot hold it. */
 		if (from_user) {
 			cli_error(v->cli, "%s", err);
@@ -436,17 +475,18 @@ verify_key(struct verify *v, const char *key, int from_user)
 			rc = 0;
 			goto out;
 		}
-	} else if (db_get(v->db, v->s, pk, &m, &v->err) == -1)
+	} else if (db_get(v->db, v->s, pk, pklen, &m, &v->err) == -1)
 		goto out;
 	if (r == NULL && m == NULL && from_user)
 		cli_error(v->cli, "warning: no record at '%s' in redis or mysql",
 		    key);
-	verify_compare(v, key, r, m);
+	verify_compare(v, key, len, r, m);
 	rc = 0;
 out:
 	free(err);
 	free(copy);
 	free(pk);
+	free(pklen);
 	record_free(r);
 	record_free(m);
 	return (rc);
@@ -454,20 +494,23 @@ out:
 
 /* Add a key to the --sample reservoir (copying it). */
 static void
-verify_reservoir(struct verify *v, const char *key)
+verify_reservoir(struct verify *v, const char *key, size_t len)
 {
-	uint64_t	j;
+	struct cache_key	*k;
+	uint64_t		 j;
 
 	v->streamed++;
-	if (v->nsample < v->want) {
-		v->sample[v->nsample++] = xstrdup(key);
+	if (v->nsample < v->want)
+		k = &v->sample[v->nsample++];
+	else if ((j = verify_random(v) % v->streamed) < v->want) {
+		k = &v->sample[j];
+		free(k->data);
+	} else
 		return;
-	}
-	j = verify_random(v) % v->streamed;
-	if (j < v->want) {
-		free(v->sample[j]);
-		v->sample[j] = xstrdup(key);
-	}
+	k->data = xmalloc(len + 1);
+	memcpy(k->data, key, len);
+	k->data[len] = '\0';
+	k->len = len;
 }
 
 /* db_scan callback: a MySQL row. */
@@ -476,24 +519,26 @@ verify_row(void *arg, struct record *m)
 {
 	struct verify	*v = arg;
 	struct record	*r = NULL;
-	struct buf	 key = BUF_INIT;
-	char		**hit;
-	int		 rc = -1;
+	struct buf		 key = BUF_INIT;
+	struct cache_key	 look, *hit;
+	int			 rc = -1;
 
 	if (record_key(m, v->s, v->prefix, &key, &v->err) != 0)
 		goto out;
 	if (v->want > 0) {
-		verify_reservoir(v, key.data);
+		verify_reservoir(v, key.data, key.len);
 		rc = 0;
 		goto out;
 	}
-	hit = bsearch(&key.data, v->rkeys, v->nrkeys, sizeof *v->rkeys,
-	    verify_strcmp);
+	look.data = key.data;
+	look.len = key.len;
+	hit = bsearch(&look, v->rkeys, v->nrkeys, sizeof *v->rkeys,
+	    verify_keycmp);
 	if (hit != NULL)
 		v->seen[hit - v->rkeys] = 1;
 	if (cache_get(v->cache, v->s, key.data, key.len, &r, &v->err) == -1)
 		goto out;
-	verify_compare(v, key.data, r, m);
+	verify_compare(v, key.data, key.len, r, m);
 	rc = 0;
 out:
 	record_free(r);
@@ -516,13 +561,14 @@ verify_scan_redis(struct verify *v)
 			goto out;
 	} while (cursor != 0);
 	if (v->nrkeys > 0)
-		qsort(v->rkeys, v->nrkeys, sizeof *v->rkeys, verify_strcmp);
+		qsort(v->rkeys, v->nrkeys, sizeof *v->rkeys, verify_keycmp);
 	/* SCAN may return a key twice; the id counter is not a record. */
 	buf_printf(&counter, "%swtc:next-id:", v->prefix);
 	for (i = n = 0; i < v->nrkeys; i++) {
-		if ((n > 0 && strcmp(v->rkeys[i], v->rkeys[n - 1]) == 0) ||
-		    strncmp(v->rkeys[i], counter.data, counter.len) == 0) {
-			free(v->rkeys[i]);
+		if ((n > 0 && verify_keycmp(&v->rkeys[i],
+		    &v->rkeys[n - 1]) == 0) || (v->rkeys[i].len >= counter.len &&
+		    memcmp(v->rkeys[i].data, counter.data, counter.len) == 0)) {
+			free(v->rkeys[i].data);
 			continue;
 		}
 		v->rkeys[n++] = v->rkeys[i];
@@ -545,7 +591,7 @@ verify_all(struct verify *v)
 	if (v->want > 0) {
 		v->sample = xcalloc(v->want, sizeof *v->sample);
 		for (i = 0; i < v->nrkeys; i++)
-			verify_reservoir(v, v->rkeys[i]);
+			verify_reservoir(v, v->rkeys[i].data, v->rkeys[i].len);
 	}
 	if (db_scan(v->db, v->s, verify_row, v, &v->err) != 0 || v->err != NULL)
 		return (-1);
@@ -553,18 +599,21 @@ verify_all(struct verify *v)
 		/* Both sides streamed: dedupe the reservoir, check it. */
 		if (v->nsample > 0)
 			qsort(v->sample, v->nsample, sizeof *v->sample,
-			    verify_strcmp);
+			    verify_keycmp);
 		for (i = 0; i < v->nsample; i++) {
-			if (i > 0 && strcmp(v->sample[i], v->sample[i - 1]) == 0)
+			if (i > 0 && verify_keycmp(&v->sample[i],
+			    &v->sample[i - 1]) == 0)
 				continue;
-			if (verify_key(v, v->sample[i], 0) != 0)
+			if (verify_key(v, v->sample[i].data, v->sample[i].len,
+			    0) != 0)
 				return (-1);
 		}
 		return (0);
 	}
 	/* Redis keys MySQL did not have during its scan: look again. */
 	for (i = 0; i < v->nrkeys; i++) {
-		if (!v->seen[i] && verify_key(v, v->rkeys[i], 0) != 0)
+		if (!v->seen[i] && verify_key(v, v->rkeys[i].data,
+		    v->rkeys[i].len, 0) != 0)
 			return (-1);
 	}
 	return (0);
@@ -584,7 +633,7 @@ verify_ids(struct verify *v, const char *list)
 		buf_reset(&key);
 		buf_add(&key, v->keyhead.data, v->keyhead.len);
 		verify_id_key(v, p, (size_t)(e - p), &key);
-		rc = verify_key(v, key.data, 1);
+		rc = verify_key(v, key.data, key.len, 1);
 	}
 	buf_release(&key);
 	return (rc);
@@ -706,11 +755,11 @@ out:
 	free(err);
 	free(v.err);
 	for (i = 0; i < v.nrkeys; i++)
-		free(v.rkeys[i]);
+		free(v.rkeys[i].data);
 	free(v.rkeys);
 	free(v.seen);
 	for (i = 0; i < v.nsample; i++)
-		free(v.sample[i]);
+		free(v.sample[i].data);
 	free(v.sample);
 	buf_release(&v.keyhead);
 	schema_free(v.s);

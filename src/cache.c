@@ -1508,13 +1508,14 @@ cache_glob_quote(struct buf *b, const char *s)
 
 int
 cache_scan(struct cache *c, const char *prefix, const char *table,
-    uint64_t *cursor, char ***keys, size_t *nkeys, char **err)
+    uint64_t *cursor, struct cache_key **keys, size_t *nkeys, char **err)
 {
 	struct buf	 pat = BUF_INIT;
 	const char	*argv[6];
 	size_t		 argvlen[6], i;
 	char		 cur[32], *end;
 	redisReply	*r = NULL, *list;
+	struct cache_key *k;
 	int		 rc = -1;
 
 	if (cache_ready(c, err) != 0)
@@ -1543,10 +1544,15 @@ cache_scan(struct cache *c, const char *prefix, const char *table,
 	*cursor = strtoull(r->element[0]->str, &end, 10);
 	list = r->element[1];
 	*keys = xreallocarray(*keys, *nkeys + list->elements + 1, sizeof **keys);
-	for (i = 0; i < list->elements; i++)
-		if (list->element[i]->type == REDIS_REPLY_STRING)
-			(*keys)[(*nkeys)++] = xstrndup(list->element[i]->str,
-			    list->element[i]->len);
+	for (i = 0; i < list->elements; i++) {
+		if (list->element[i]->type != REDIS_REPLY_STRING)
+			continue;
+		k = &(*keys)[(*nkeys)++];
+		k->len = list->element[i]->len;
+		k->data = xmalloc(k->len + 1);
+		memcpy(k->data, list->element[i]->str, k->len);
+		k->data[k->len] = '\0';
+	}
 	rc = 0;
 out:
 	if (r != NULL)

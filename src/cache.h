@@ -111,12 +111,19 @@ int		 cache_unput(struct cache *, const struct schema *,
 /* Delete key (tests and verify use it). */
 int		 cache_del(struct cache *, const char *key, char **err);
 
+/* A key as Redis has it: binary keys may hold NUL bytes. */
+struct cache_key {
+	char		*data;		/* allocated, NUL after len bytes */
+	size_t		 len;
+};
+
 /*
  * Iterate the keys of a table with SCAN (pattern "<prefix><table>:*").
  * cursor starts at 0 and is 0 again when the scan is complete.  The keys
- * are appended to *keys (each xstrdup'd), *nkeys counting them.
+ * are appended to *keys (each copied), *nkeys counting them.
  */
 int		 cache_scan(struct cache *, const char *prefix, const char *table,
-		    uint64_t *cursor, char ***keys, size_t *nkeys, char **err);
+		    uint64_t *cursor, struct cache_key **keys, size_t *nkeys,
+		    char **err);
 
 #endif

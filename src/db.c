@@ -1380,13 +1380,13 @@ db_row_record(const struct schema *s, MYSQL_ROW row, unsigned long *lens)
 
 int
 db_get(struct db *db, const struct schema *s, const char **pk,
-    struct record **out, char **err)
+    const size_t *pklen, struct record **out, char **err)
 {
 	struct buf	 sql = BUF_INIT;
 	MYSQL_RES	*res = NULL;
 	MYSQL_ROW	 row;
 	char		*what = NULL;
-	size_t		 i;
+	size_t		 i, len;
 	int		 rc = -1;
 
 	*out = NULL;
@@ -1396,19 +1396,19 @@ db_get(struct db *db, const struct schema *s, const char **pk,
 	db_select_cols(s, &sql);
 	buf_adds(&sql, " WHERE ");
 	for (i = 0; i < s->npk; i++) {
+		len = pklen != NULL ? pklen[i] : strlen(pk[i]);
 		if (i > 0)
 			buf_adds(&sql, " AND ");
 		db_ident(&sql, s->cols[s->pk[i]].name);
 		buf_addc(&sql, '=');
 		if (s->cols[s->pk[i]].type == SCHEMA_BINARY)
-			db_quote_hex(&sql, pk[i], strlen(pk[i]));
-		else if (schema_is_bit(&s->cols[s->pk[i]]) && pk[i][0] != '\0' &&
-		    strlen(pk[i]) <= 20 &&
-		    strspn(pk[i], "0123456789") == strlen(pk[i]))
+			db_quote_hex(&sql, pk[i], len);
+		else if (schema_is_bit(&s->cols[s->pk[i]]) && len > 0 &&
+		    len <= 20 && strspn(pk[i], "0123456789") == len)
 			/* Against a BIT, '5' is the byte 53: the number. */
-			buf_adds(&sql, pk[i]);
+			buf_add(&sql, pk[i], len);
 		else
-			db_quote(&sql, pk[i], strlen(pk[i]));
+			db_quote(&sql, pk[i], len);
 	}
 	if ((res = db_select(db, &sql, what, err)) == NULL)
 		goto out;

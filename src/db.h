@@ -62,12 +62,13 @@ void		 db_upsert_sql(struct db *, const struct schema *, struct record **recs,
 		    size_t n, struct buf *out);
 
 /*
- * Read one row by primary key values (given as text, in key order).
- * Returns 1 with *out (typed fields, version set from the version column),
- * 0 when absent, -1 on error.
+ * Read one row by primary key values (given as text, in key order; pklen[i]
+ * bytes of each, which a binary value may hold NUL among, or C strings if
+ * pklen is NULL).  Returns 1 with *out (typed fields, version set from the
+ * version column), 0 when absent, -1 on error.
  */
 int		 db_get(struct db *, const struct schema *, const char **pk,
-		    struct record **out, char **err);
+		    const size_t *pklen, struct record **out, char **err);
 
 /*
  * The SQL that creates database, the default users table, or adds the

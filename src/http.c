@@ -1319,7 +1319,7 @@ http_read(struct http_worker *w, struct http_req *req)
 	}
 	/* A composite key also as wtc get takes it: eu:42, as in Redis. */
 	if (npk == 1 && s->npk > 1 && s->npk <= 16) {
-		if (record_key_split(rest, s->npk, pk, &err) == 0)
+		if (record_key_split(rest, strlen(rest), s->npk, pk, NULL, &err) == 0)
 			npk = s->npk;
 		free(err);
 		err = NULL;
@@ -1340,7 +1340,7 @@ http_read(struct http_worker *w, struct http_req *req)
 	buf_adds(&w->key, h->prefix);
 	buf_adds(&w->key, s->table);
 	buf_addc(&w->key, ':');
-	record_key_values(&w->key, s, pk);
+	record_key_values(&w->key, s, pk, NULL);
 
 	/* Redis first; if it fails, MySQL still answers. */
 	if ((c = http_worker_cache(w, &err)) != NULL &&
@@ -1362,7 +1362,7 @@ http_read(struct http_worker *w, struct http_req *req)
 	}
 	for (attempt = 0;; attempt++) {
 		if ((db = http_worker_db(w, &err)) != NULL &&
-		    (r = db_get(db, s, pk, &rec, &err)) >= 0)
+		    (r = db_get(db, s, pk, NULL, &rec, &err)) >= 0)
 			break;
 		http_worker_drop_db(w);
 		if (attempt > 0) {

@@ -1810,7 +1810,8 @@ record_key(const struct record *rec, const struct schema *s,
 }
 
 void
-record_key_values(struct buf *out, const struct schema *s, const char **pk)
+record_key_values(struct buf *out, const struct schema *s, const char **pk,
+    const size_t *pklen)
 {
 	struct buf	 canon = BUF_INIT;
 	size_t		 i;
@@ -1818,39 +1819,43 @@ record_key_values(struct buf *out, const struct schema *s, const char **pk)
 	for (i = 0; i < s->npk; i++) {
 		if (i > 0)
 			buf_addc(out, ':');
-		rec_key_value(out, s, i, pk[i], strlen(pk[i]), &canon);
+		rec_key_value(out, s, i, pk[i], pklen != NULL ? pklen[i] :
+		    strlen(pk[i]), &canon);
 	}
 	buf_release(&canon);
 }
 
 int
-record_key_split(char *s, size_t npk, const char **pk, char **err)
+record_key_split(char *s, size_t len, size_t npk, const char **pk,
+    size_t *pklen, char **err)
 {
-	char	*p = s, *colon, *r, *w;
+	char	*p = s, *end = s + len, *colon, *stop, *r, *w;
 	size_t	 i;
 	int	 hi, lo;
 
 	if (npk == 1) {
 		pk[0] = s;
+		if (pklen != NULL)
+			pklen[0] = len;
 		return (0);
 	}
 	for (i = 0; i < npk; i++) {
 		pk[i] = p;
-		colon = strchr(p, ':');
+		colon = memchr(p, ':', (size_t)(end - p));
 		if (i + 1 < npk) {
 			if (colon == NULL)
 				return (err_set(err, "needs %zu values joined "
 				    "by ':'", npk));
-			*colon = '\0';
 		} else if (colon != NULL)
 			return (err_set(err, "has more than %zu values joined "
 			    "by ':'", npk));
-		for (r = w = p; *r != '\0'; r++) {
+		stop = colon != NULL ? colon : end;
+		for (r = w = p; r < stop; r++) {
 			if (*r != '%') {
 				*w++ = *r;
 				continue;
 			}
-			if ((hi = hex_value(r[1])) < 0 ||
+			if (stop - r < 3 || (hi = hex_value(r[1])) < 0 ||
 			    (lo = hex_value(r[2])) < 0 || hi + lo == 0)
 				return (err_set(err, "has a '%%' not followed by "
 				    "two hex digits (not 00)"));
@@ -1858,7 +1863,9 @@ record_key_split(char *s, size_t npk, const char **pk, char **err)
 			r += 2;
 		}
 		*w = '\0';
-		if (i + 1 < npk)
+		if (pklen != NULL)
+			pklen[i] = (size_t)(w - p);
+		if (colon != NULL)
 			p = colon + 1;
 	}
 	return (0);

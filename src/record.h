@@ -129,18 +129,23 @@ int		 record_inet6_canon(const char *s, size_t len, struct buf *out);
  */
 void		 record_time_hours(const char *s, size_t len, struct buf *out);
 
-/* Append the primary key values pk (C strings) as record_key writes them. */
+/*
+ * Append the primary key values pk as record_key writes them: pklen[i]
+ * bytes of each (a binary value may hold NUL), or C strings if pklen is
+ * NULL.
+ */
 void		 record_key_values(struct buf *out, const struct schema *,
-		    const char **pk);
+		    const char **pk, const size_t *pklen);
 
 /*
- * Split the key values part of a key (what follows "<prefix><table>:") into
- * its npk values, in place, undoing record_key_values; pk gets npk pointers.
- * %HH escapes are read in any case.  Returns 0, or -1 with *err when there
- * are not npk values or an escape is malformed.
+ * Split the key values part of a key (what follows "<prefix><table>:"),
+ * len bytes at s, into its npk values, in place, undoing record_key_values;
+ * pk gets npk pointers, each value NUL-terminated, and pklen (unless NULL)
+ * their lengths.  %HH escapes are read in any case.  Returns 0, or -1 with
+ * *err when there are not npk values or an escape is malformed.
  */
-int		 record_key_split(char *s, size_t npk, const char **pk,
-		    char **err);
+int		 record_key_split(char *s, size_t len, size_t npk,
+		    const char **pk, size_t *pklen, char **err);
 
 /* Spool payload form. */
 void		 record_encode(const struct record *, struct buf *out);

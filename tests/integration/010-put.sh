@@ -185,6 +185,20 @@ assert_eq "$(sql 'SELECT COUNT(*) FROM bk')" 43 "binary keys in mysql"
 # verify reads each row's key whole (it found every one missing in Redis).
 expect_status 0 "$WTC" --table bk verify
 expect_grep "verified 43 keys: 0 differ" "$T/out"
+# So does --sample, and a key only Redis holds is found and reported,
+# control bytes shown as '?' (both checked keys cut at the NUL, which
+# matched nothing, and said nothing).
+expect_status 0 "$WTC" --table bk verify --sample 100
+expect_grep "verified 43 keys: 0 differ" "$T/out"
+expect_status 0 "$WTC" --table bk put --no-drain '{"k": "\u0000q\u0000", "v": 99}'
+expect_status 1 "$WTC" --table bk verify
+expect_grep "missing in mysql: bk:?q?" "$T/out"
+expect_grep "verified 44 keys: 1 differ" "$T/out"
+expect_status 1 "$WTC" --table bk verify --sample 100
+expect_grep "missing in mysql: bk:?q?" "$T/out"
+expect_status 0 "$WTC" drain --once
+expect_status 0 "$WTC" --table bk verify
+expect_grep "verified 44 keys: 0 differ" "$T/out"
 
 # A Redis ACL user named in the URL authenticates as that user (the user
 # was dropped, and AUTH went to the default user).  Last: the default user

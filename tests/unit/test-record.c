@@ -295,7 +295,7 @@ test_key_values(void **state)
 	assert_non_null(schema_add_column(s, "i", "inet6", 0, 0, 0, 0, &err));
 	for (size_t i = 0; i < 6; i++)
 		schema_add_pk(s, i);
-	record_key_values(&b, s, pk);
+	record_key_values(&b, s, pk, NULL);
 	assert_string_equal(b.data, "ab:123e4567-e89b-12d3-a456-42661417400f:"
 	    "01%3A00%3A00.50:2024-01-01 10%3A00%3A00:1.50:%3A%3A1");
 	buf_release(&b);
@@ -1196,38 +1196,51 @@ test_key_split(void **state)
 	const char	*pk[3];
 	char		 s1[] = "a:b", s2[] = "1:5%253Ay%25", s3[] = "x%3a:%41",
 			 s4[] = "a:b:c", s5[] = "ab", s6[] = "a:%4", s7[] = "a:%00",
-			 s8[] = "a:b%zz";
+			 s8[] = "a:b%zz", s9[] = "\0a\0:b%3A", s10[] = "\0:\0x";
+	size_t		 len[3];
 	char		*err = NULL;
 
 	(void)state;
 	/* One value: everything, as it is. */
-	assert_int_equal(record_key_split(s1, 1, pk, &err), 0);
+	assert_int_equal(record_key_split(s1, strlen(s1), 1, pk, NULL, &err), 0);
 	assert_string_equal(pk[0], "a:b");
-	assert_int_equal(record_key_split(s2, 2, pk, &err), 0);
+	assert_int_equal(record_key_split(s2, strlen(s2), 2, pk, NULL, &err), 0);
 	assert_string_equal(pk[0], "1");
 	assert_string_equal(pk[1], "5%3Ay%");
-	assert_int_equal(record_key_split(s3, 2, pk, &err), 0);
+	assert_int_equal(record_key_split(s3, strlen(s3), 2, pk, NULL, &err), 0);
 	assert_string_equal(pk[0], "x:");
 	assert_string_equal(pk[1], "A");
 
-	assert_int_equal(record_key_split(s4, 2, pk, &err), -1);
+	assert_int_equal(record_key_split(s4, strlen(s4), 2, pk, NULL, &err), -1);
 	assert_string_equal(err, "has more than 2 values joined by ':'");
 	free(err);
 	err = NULL;
-	assert_int_equal(record_key_split(s5, 2, pk, &err), -1);
+	assert_int_equal(record_key_split(s5, strlen(s5), 2, pk, NULL, &err), -1);
 	assert_string_equal(err, "needs 2 values joined by ':'");
 	free(err);
 	err = NULL;
-	assert_int_equal(record_key_split(s6, 2, pk, &err), -1);
+	assert_int_equal(record_key_split(s6, strlen(s6), 2, pk, NULL, &err), -1);
 	assert_string_equal(err,
 	    "has a '%' not followed by two hex digits (not 00)");
 	free(err);
 	err = NULL;
-	assert_int_equal(record_key_split(s7, 2, pk, &err), -1);
+	assert_int_equal(record_key_split(s7, strlen(s7), 2, pk, NULL, &err), -1);
 	free(err);
 	err = NULL;
-	assert_int_equal(record_key_split(s8, 2, pk, &err), -1);
+	assert_int_equal(record_key_split(s8, strlen(s8), 2, pk, NULL, &err), -1);
 	free(err);
+	err = NULL;
+	/* A binary value's NUL bytes are its own, the lengths say where. */
+	assert_int_equal(record_key_split(s9, sizeof s9 - 1, 2, pk, len, &err),
+	    0);
+	assert_int_equal(len[0], 3);
+	assert_memory_equal(pk[0], "\0a\0", 3);
+	assert_int_equal(len[1], 2);
+	assert_memory_equal(pk[1], "b:", 2);
+	assert_int_equal(record_key_split(s10, sizeof s10 - 1, 1, pk, len,
+	    &err), 0);
+	assert_int_equal(len[0], 4);
+	assert_memory_equal(pk[0], "\0:\0x", 4);
 }
 
 static void
