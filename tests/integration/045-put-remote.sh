@@ -283,9 +283,27 @@ expect_no_grep "s3cret" "$T/tok.err"
 kill -TERM "$tok_PID"
 wait "$tok_PID" || fail "token server did not exit 0"
 
+# fake_server NAME: run the Python handler class H read from standard input
+# as an HTTP server on a free port; sets NAME_PID and FAKE_URL.
+fake_server() {
+	{
+		echo 'import http.server, json, sys'
+		cat
+		cat <<'EOF2'
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+EOF2
+	} >"$T/$1.py"
+	python3 "$T/$1.py" "$T/$1.port" &
+	eval "$1_PID=$!"
+	EXTRA_PIDS="$EXTRA_PIDS $!"
+	wait_until 10 test -s "$T/$1.port" || fail "the fake server $1 did not start"
+	FAKE_URL="http://127.0.0.1:$(cat "$T/$1.port")"
+}
+
 # --- Not a wtc serve: a 200 that is not results is a failed request: 69 ----
-cat >"$T/not-wtc.py" <<'EOF2'
-import http.server, sys
+fake_server notwtc <<'EOF2'
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -303,19 +321,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b"OK")
     def log_message(self, *a):
         pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
 EOF2
-python3 "$T/not-wtc.py" "$T/not-wtc.port" &
-notwtc_PID=$!
-EXTRA_PIDS="$EXTRA_PIDS $notwtc_PID"
-wait_until 10 test -s "$T/not-wtc.port" || fail "the fake server did not start"
-expect_status 69 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/not-wtc.port")" \
-    '{"name": "Nobody"}'
+expect_status 69 "$WTC" put --remote "$FAKE_URL" '{"name": "Nobody"}'
 expect_grep "is not the results of 1 records: is this a 'wtc serve'?" "$T/err"
-expect_status 69 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/not-wtc.port")" \
-    --on-error=abort '{"name": "Nobody"}'
+expect_status 69 "$WTC" put --remote "$FAKE_URL" --on-error=abort \
+    '{"name": "Nobody"}'
 expect_grep "the server has no /validate (it is older than --on-error=abort with --remote)" "$T/err"
 expect_grep "nothing was written (--on-error=abort checks every record first)" "$T/err"
 kill "$notwtc_PID"
@@ -323,8 +333,7 @@ wait "$notwtc_PID" 2>/dev/null || true
 
 # --- All or nothing, but a write refuses what /validate passed (the table
 # changed between the passes): what went before stays, the rest is not sent.
-cat >"$T/flip.py" <<'EOF2'
-import http.server, json, sys
+fake_server flip <<'EOF2'
 writes = 0
 class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
@@ -349,17 +358,10 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(out)
     def log_message(self, *a):
         pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
 EOF2
-python3 "$T/flip.py" "$T/flip.port" &
-flip_PID=$!
-EXTRA_PIDS="$EXTRA_PIDS $flip_PID"
-wait_until 10 test -s "$T/flip.port" || fail "the fake server did not start"
 head -n 6 "$USERS" >"$T/six.ndjson"
-expect_status 65 "$WTC" put --remote "http://127.0.0.1:$(cat "$T/flip.port")" \
-    --on-error=abort --batch 2 -f "$T/six.ndjson"
+expect_status 65 "$WTC" put --remote "$FAKE_URL" --on-error=abort --batch 2 \
+    -f "$T/six.ndjson"
 expect_grep "six.ndjson:3: not written: another record of its request was refused (on-error=abort)" "$T/err"
 expect_grep "six.ndjson:4: unknown field 'age'" "$T/err"
 expect_grep "the server refused records it had checked as good; 2 records before them were written, the rest were not sent (--on-error=abort)" "$T/err"
