@@ -234,11 +234,14 @@ db_open(struct db *db, char **err)
 	/*
 	 * NO_AUTO_VALUE_ON_ZERO: a record's id 0 is the row 0 that Redis
 	 * holds, not "the next AUTO_INCREMENT value", which could be an id
-	 * that wtc hands out to another record later.
+	 * that wtc hands out to another record later.  autocommit: a batch
+	 * of one statement is committed by it, whatever the server's (or an
+	 * option file's) default; with autocommit 0 it was rolled back when
+	 * the connection closed, after the checkpoint had moved past it.
 	 */
 	static const char session[] = "SET SESSION sql_mode = "
 	    "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO', "
-	    "time_zone = '+00:00'";
+	    "time_zone = '+00:00', autocommit = 1";
 	const struct mysql_addr	*a = &db->addr;
 	unsigned int		 timeout, infile = 0;
 	my_bool			 reconnect = 0;
