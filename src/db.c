@@ -87,11 +87,14 @@ static const char db_hex[] = "0123456789abcdef";
  * ER_OUT_OF_RESOURCES, ER_OUTOFMEMORY, ER_HOST_IS_BLOCKED.  Locks:
  * ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK, ER_CANT_LOCK, ER_LOCK_TABLE_FULL,
  * ER_TOO_MANY_CONCURRENT_TRXS.  Read-only: ER_OPTION_PREVENTS_STATEMENT
- * (--read-only), ER_READ_ONLY_MODE, ER_READ_ONLY_TRANSACTION.  Space:
+ * (--read-only), ER_READ_ONLY_MODE, ER_READ_ONLY_TRANSACTION,
+ * ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION (tx_read_only).  Space:
  * ER_DISK_FULL, ER_RECORD_FILE_FULL (table full / tablespace out of space).
  * Operator fixes, kept as transient so that records stay spooled:
  * ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR,
- * ER_TABLEACCESS_DENIED_ERROR, ER_BAD_DB_ERROR.  Everything else, including
+ * ER_TABLEACCESS_DENIED_ERROR, ER_COLUMNACCESS_DENIED_ERROR (an UPDATE
+ * grant short of a column: the upsert needs every one), ER_BAD_DB_ERROR.
+ * Everything else, including
  * ER_NO_SUCH_TABLE and ER_BAD_FIELD_ERROR, is "MySQL rejected the data"; the
  * caller can tell a missing table by db_last_errno() == DB_ER_NO_SUCH_TABLE.
  */
@@ -126,11 +129,13 @@ db_is_transient(unsigned e)
 	case ER_OPTION_PREVENTS_STATEMENT:
 	case ER_READ_ONLY_MODE:
 	case ER_READ_ONLY_TRANSACTION:
+	case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
 	case ER_DISK_FULL:
 	case ER_RECORD_FILE_FULL:
 	case ER_ACCESS_DENIED_ERROR:
 	case ER_DBACCESS_DENIED_ERROR:
 	case ER_TABLEACCESS_DENIED_ERROR:
+	case ER_COLUMNACCESS_DENIED_ERROR:
 	case ER_BAD_DB_ERROR:
 		return (1);
 	default:
@@ -700,12 +705,16 @@ db_upsert_sql(struct db *db, const struct schema *s, struct record **recs,
 }
 
 /*
- * A data error.  ER_SUBQUERY_NO_1_ROW comes from the unique-key guard in
- * db_upsert_parts: say what really happened.
+ * A data error, or one that passes (a lock, read-only, privileges), which
+ * must not read as a refusal.  ER_SUBQUERY_NO_1_ROW comes from the
+ * unique-key guard in db_upsert_parts: say what really happened.
  */
 static int
 db_rejected(const struct schema *s, const char *msg, unsigned e, char **err)
 {
+	if (db_is_transient(e))
+		return (err_set(err, "mysql cannot take batch for table '%s' "
+		    "now: %s (%u)", s->table, msg, e));
 	if (e == 1242)
 		return (err_set(err, "mysql rejected batch for table '%s': a "
 		    "record collides with another row on a unique key: one "

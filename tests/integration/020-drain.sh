@@ -217,6 +217,25 @@ expect_status 0 "$WTC" drain --once
 sql_root "SET GLOBAL autocommit = 1"
 assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id IN (880001, 880002)')" 2 "rows drained under autocommit=0"
 
+# Conditions that pass are retried, never dead-lettered, and not called a
+# refusal: transactions read-only by default (1792), an UPDATE grant short
+# of a column, which the upsert needs for new rows too (1143).
+dl_before=$(cat "$WTC_SPOOL/dead-letter.ndjson" 2>/dev/null | wc -l)
+sql_root "SET GLOBAL tx_read_only = 1"
+expect_status 0 "$WTC" put --no-drain '{"id": 880003, "name": "Ro"}'
+expect_status 75 "$WTC" drain --once --retry-for 1
+expect_grep "mysql cannot take batch for table 'users' now: Cannot execute statement in a READ ONLY transaction (1792)" "$T/err"
+sql_root "SET GLOBAL tx_read_only = 0"
+sql_root "REVOKE ALL PRIVILEGES ON *.* FROM 'wtc'@'localhost';
+    GRANT SELECT, INSERT ON wtc.* TO 'wtc'@'localhost';
+    GRANT UPDATE (name) ON wtc.users TO 'wtc'@'localhost'"
+expect_status 75 "$WTC" drain --once --retry-for 1
+expect_grep "(1143)" "$T/err"
+sql_root "GRANT ALL ON *.* TO 'wtc'@'localhost'"
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT name FROM users WHERE id = 880003')" Ro "row drained once the condition passed"
+assert_eq "$(cat "$WTC_SPOOL/dead-letter.ndjson" 2>/dev/null | wc -l)" "$dl_before" "dead letters"
+
 # Usage errors.
 expect_status 64 "$WTC" drain --batch 0
 expect_status 64 "$WTC" drain --bogus
