@@ -399,9 +399,12 @@ int
 config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 {
 	const char	*p, *slash, *q;
+	char		*nt, *end;
+	unsigned long	 v;
 	size_t		 len;
 
 	memset(a, 0, sizeof *a);
+	a->net_timeout_s = -1;
 	if (strncmp(url, "mysql://", 8) == 0)
 		p = url + 8;
 	else if (strncmp(url, "mariadb://", 10) == 0)
@@ -425,6 +428,20 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 	if (q != NULL) {
 		a->socket = config_query(q + 1, "socket");
 		a->option_file = config_query(q + 1, "option-file");
+		if ((nt = config_query(q + 1, "net-timeout")) != NULL) {
+			errno = 0;
+			v = strtoul(nt, &end, 10);
+			if (*nt < '0' || *nt > '9' || *end != '\0' ||
+			    errno != 0 || v > 86400) {
+				free(nt);
+				config_mysql_addr_release(a);
+				return (err_set(err, "invalid mysql url '%s': "
+				    "net-timeout must be a number of seconds "
+				    "from 0 to 86400", url));
+			}
+			a->net_timeout_s = (int)v;
+			free(nt);
+		}
 	}
 	if (a->host != NULL && a->socket != NULL &&
 	    strcmp(a->host, "localhost") != 0)

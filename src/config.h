@@ -30,6 +30,7 @@ struct mysql_addr {
 	char	*socket;
 	char	*database;
 	char	*option_file;	/* extra option file to read, or NULL */
+	int	 net_timeout_s;	/* ?net-timeout=: -1 default, 0 none */
 };
 
 struct config {

@@ -35,6 +35,8 @@
 
 /* Largest statement db_upsert builds (kept under max_allowed_packet too). */
 #define DB_STMT_MAX	(8u * 1024 * 1024)
+/* Seconds a connection may stay silent in a read or write (?net-timeout=). */
+#define DB_NET_TIMEOUT	120
 /* Most rows per bulk execution: bounds the bind arrays. */
 #define DB_BULK_ROWS	32768
 
@@ -185,6 +187,7 @@ db_addr_copy(struct mysql_addr *dst, const struct mysql_addr *src)
 	dst->socket = src->socket != NULL ? xstrdup(src->socket) : NULL;
 	dst->database = src->database != NULL ? xstrdup(src->database) : NULL;
 	dst->option_file = src->option_file != NULL ? xstrdup(src->option_file) : NULL;
+	dst->net_timeout_s = src->net_timeout_s;
 }
 
 static void
@@ -271,6 +274,17 @@ db_open(struct db *db, char **err)
 	if (db->timeout_s > 0) {
 		timeout = (unsigned)db->timeout_s;
 		mysql_options(db->my, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	}
+	/*
+	 * A connection gone silent (a failover, a firewall that forgot it)
+	 * counts as lost after that long without a byte, and is opened
+	 * again; without it a drainer waited for ever.
+	 */
+	timeout = a->net_timeout_s >= 0 ? (unsigned)a->net_timeout_s :
+	    DB_NET_TIMEOUT;
+	if (timeout > 0) {
+		mysql_options(db->my, MYSQL_OPT_READ_TIMEOUT, &timeout);
+		mysql_options(db->my, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
 	}
 	mysql_options(db->my, MYSQL_READ_DEFAULT_GROUP, "wtc");
 	if (a->option_file != NULL)

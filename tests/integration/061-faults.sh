@@ -224,4 +224,63 @@ expect_status 0 timeout 60 "$WTC" drain --once --spool "$D"
 gen 70201 70210 | expect_status 0 "$WTC" put --no-drain --spool "$D"
 expect_status 0 timeout 60 "$WTC" drain --once --spool "$D"
 assert_eq "$(count 70201 70210)" 10 "records after the damage"
+
+# --- 6. The drainer's connection goes silent ----------------------------------
+# MySQL over TCP through a proxy; on SIGUSR1 the connections it carries
+# stop passing bytes, without a reset (a failover, a firewall that forgot
+# them), while new ones work.  The drainer waited for ever; with
+# ?net-timeout it takes the connection for lost and opens another.
+cat >"$T/silent.py" <<'EOF2'
+import signal, socket, sys, threading
+silent = threading.Event()
+gone = set()
+def pump(src, dst, n):
+    while True:
+        try:
+            data = src.recv(65536)
+        except OSError:
+            return
+        if not data or n in gone:
+            return
+        try:
+            dst.sendall(data)
+        except OSError:
+            return
+def hush(*_):
+    gone.update(range(count + 1))
+signal.signal(signal.SIGUSR1, hush)
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(16)
+open(sys.argv[2], "w").write(str(ls.getsockname()[1]))
+count = 0
+while True:
+    c, _ = ls.accept()
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sys.argv[1])
+    count += 1
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pump, args=(a, b, count), daemon=True).start()
+EOF2
+python3 "$T/silent.py" "$MARIADB_SOCK" "$T/silent.port" &
+SILENT=$!
+EXTRA_PIDS="$EXTRA_PIDS $SILENT"
+wait_until 10 test -s "$T/silent.port" || fail "the proxy did not start"
+D6="$T/spool6"
+export WTC_MYSQL_URL="mysql://wtc@127.0.0.1:$(cat "$T/silent.port")/wtc?net-timeout=1"
+"$WTC" drain --spool "$D6" 2>"$T/drain6.err" &
+DRAIN6=$!
+EXTRA_PIDS="$EXTRA_PIDS $DRAIN6"
+gen 80001 80001 | expect_status 0 "$WTC" put --no-drain --spool "$D6"
+wait_until 20 sh -c "[ \"\$(MYSQL_PWD=$DB_PASSWORD mariadb --no-defaults -S $MARIADB_SOCK -uwtc -N -B wtc -e 'select count(*) from users where id = 80001')\" = 1 ]" ||
+    fail "the first record did not land through the proxy"
+kill -USR1 "$SILENT"
+gen 80002 80002 | expect_status 0 "$WTC" put --no-drain --spool "$D6"
+wait_until 30 sh -c "[ \"\$(MYSQL_PWD=$DB_PASSWORD mariadb --no-defaults -S $MARIADB_SOCK -uwtc -N -B wtc -e 'select count(*) from users where id = 80002')\" = 1 ]" ||
+    { cat "$T/drain6.err" >&2; fail "the drainer hung on a silent connection"; }
+expect_grep "Lost connection" "$T/drain6.err"
+kill_wait "$DRAIN6"
+# A value that is no number of seconds is refused.
+WTC_MYSQL_URL="mysql://wtc@127.0.0.1:1/wtc?net-timeout=soon" expect_status 64 "$WTC" drain --once --spool "$D6"
+expect_grep "net-timeout must be a number of seconds from 0 to 86400" "$T/err"
 exit 0

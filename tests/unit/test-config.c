@@ -121,7 +121,26 @@ test_mysql_url_forms(void **state)
 	    0);
 	assert_null(a.database);
 	assert_int_equal(a.port, 0);
+	assert_int_equal(a.net_timeout_s, -1);
 	config_mysql_addr_release(&a);
+
+	assert_int_equal(config_parse_mysql_url("mysql://h/db?net-timeout=30&"
+	    "socket=/s", &a, &err), -1);	/* a socket needs localhost */
+	free(err);
+	err = NULL;
+	assert_int_equal(config_parse_mysql_url("mysql://h/db?net-timeout=0",
+	    &a, &err), 0);
+	assert_int_equal(a.net_timeout_s, 0);
+	config_mysql_addr_release(&a);
+	assert_int_equal(config_parse_mysql_url("mysql://h/db?net-timeout=30",
+	    &a, &err), 0);
+	assert_int_equal(a.net_timeout_s, 30);
+	config_mysql_addr_release(&a);
+	assert_int_equal(config_parse_mysql_url("mysql://h/db?net-timeout=-1",
+	    &a, &err), -1);
+	assert_non_null(strstr(err, "net-timeout must be a number of seconds"));
+	free(err);
+	err = NULL;
 
 	assert_int_equal(config_parse_mysql_url("redis://x/y", &a, &err), -1);
 	assert_non_null(strstr(err, "invalid mysql url"));
