@@ -2104,8 +2104,19 @@ http_check_framing(struct http *h, struct http_req *req)
 		return (MHD_YES);
 	te += strspn(te, " \t");
 	if (strncasecmp(te, "chunked", 7) == 0 && te[7 + strspn(te + 7, " \t")] ==
-	    '\0')
-		return (MHD_YES);
+	    '\0') {
+		/*
+		 * With a Content-Length as well, a proxy before us may have
+		 * framed the body by the other one: what is left of it would
+		 * be read here as a request of its own (RFC 9112 6.3).
+		 */
+		if (first == NULL)
+			return (MHD_YES);
+		return (http_answer_now(h, req, MHD_HTTP_BAD_REQUEST,
+		    "a request must not have both Transfer-Encoding and "
+		    "Content-Length", MHD_HTTP_HEADER_CONNECTION, "close",
+		    NULL, NULL));
+	}
 	msg = xasprintf("Transfer-Encoding '%.64s' is not supported (only "
 	    "chunked)", te);
 	ret = http_answer_now(h, req, MHD_HTTP_NOT_IMPLEMENTED, msg,

@@ -148,6 +148,27 @@ assert_eq "$(raw "${head}Transfer-Encoding: gzip, chunked||d|$body|0||")" 501 "T
 assert_eq "$(raw "${head}Content-Length: 13|Content-Length: 3||$body")" 400 "two Content-Lengths"
 assert_eq "$(raw "${head}Content-Length: 13|Content-Length: 13||$body")" 200 "the same Content-Length twice"
 assert_eq "$(raw "${head}Transfer-Encoding: Chunked||d|$body|0||")" 200 "chunked"
+# Chunked with a Content-Length too: refused, and the connection closed, so
+# that what a proxy took for the rest of the body is not served as a
+# request of its own (it was: 200, then the 'GET /metrics' after it).
+python3 - "$PORT" "${head}Transfer-Encoding: chunked|Content-Length: 57||d|$body|0||GET /metrics HTTP/1.1|Host: x||" >"$T/smuggle" <<'EOPY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(5)
+s.sendall(sys.argv[2].replace("|", "\r\n").encode())
+out, left = b"", ""
+while True:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        left = " (left open)"
+        break
+    if not d:
+        break
+    out += d
+print(" ".join(l.split(b" ")[1].decode() for l in out.split(b"\r\n") if l.startswith(b"HTTP/1.1 ")) + left)
+EOPY
+assert_eq "$(cat "$T/smuggle")" 400 "statuses for chunked with a Content-Length, then a request"
 # A request target in absolute form is taken as its path (it got 404).
 assert_eq "$(raw "GET http://x/healthz HTTP/1.1|Host: x|Connection: close||")" 200 "absolute form"
 assert_eq "$(req GET /write-through)" 405 "GET /write-through"
