@@ -201,6 +201,7 @@ struct http {
 	uint64_t		 stat_ms;	/* when stat was taken; 0: never */
 	uint64_t		 stat_accepted;	/* h->accepted just before */
 	int			 stat_busy;
+	uint64_t		 bulk_inflight;	/* records of bulk bodies being written */
 
 	uint64_t		 codes[600];	/* atomic: answers by status */
 	uint64_t		 accepted;	/* atomic */
@@ -830,12 +831,13 @@ http_write_failed(struct http_worker *w, struct http_req *req,
  * taken off until the next count, so the bound errs on the safe side.
  */
 static int
-http_backlog_full(struct http_worker *w, struct http_req *req, size_t pending)
+http_backlog_full(struct http_worker *w, struct http_req *req, size_t pending,
+    size_t reserve)
 {
 	struct http		*h = w->h;
 	struct spool_stats	 st;
 	char			*err = NULL, *msg;
-	uint64_t		 since, n;
+	uint64_t		 n;
 
 	if (h->opts.max_backlog == 0)
 		return (0);
@@ -843,10 +845,17 @@ http_backlog_full(struct http_worker *w, struct http_req *req, size_t pending)
 		free(err);
 		return (0);
 	}
+	/*
+	 * What bulk bodies being written will add counts too, or a burst of
+	 * them all got past the check (the body itself does not count: one
+	 * larger than the limit would never be taken).
+	 */
 	pthread_mutex_lock(&h->stat_lock);
-	since = ATOMIC_GET(&h->accepted) - h->stat_accepted;
+	n = st.records + (ATOMIC_GET(&h->accepted) - h->stat_accepted) +
+	    h->bulk_inflight + pending;
+	if (n <= h->opts.max_backlog)
+		h->bulk_inflight += reserve;
 	pthread_mutex_unlock(&h->stat_lock);
-	n = st.records + since + pending;
 	if (n <= h->opts.max_backlog)
 		return (0);
 	msg = xasprintf("the spool holds %llu records waiting for mysql, more "
@@ -855,6 +864,28 @@ http_backlog_full(struct http_worker *w, struct http_req *req, size_t pending)
 	http_prepare_error(w, req, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
 	free(msg);
 	return (1);
+}
+
+/* The items of a bulk body, good and bad (for --max-backlog). */
+static size_t
+http_bulk_items(struct http *h, struct http_req *req)
+{
+	struct input	*in;
+	const char	*text;
+	size_t		 len, n = 0;
+	unsigned long	 line;
+	char		*err = NULL;
+	int		 r;
+
+	in = input_open_string("body", req->body.data, h->opts.max_body);
+	while ((r = input_next(in, &text, &len, &line, &err)) == 1 || r == -1) {
+		free(err);
+		err = NULL;
+		n++;
+	}
+	free(err);
+	input_free(in);
+	return (n);
 }
 
 /*
@@ -875,7 +906,7 @@ http_write_batch(struct http_worker *w, struct http_req **reqs, size_t n)
 	uint64_t		 rejected = 0;
 
 	for (i = 0; i < n; i++) {
-		if (http_backlog_full(w, reqs[i], nok))
+		if (http_backlog_full(w, reqs[i], nok, 0))
 			continue;
 		if (ingest_parse(h->ing, reqs[i]->body.data,
 		    reqs[i]->body.len, &rec, &err) != 0) {
@@ -1254,15 +1285,24 @@ http_validate(struct http_worker *w, struct http_req *req, int single)
 static void
 http_write(struct http_worker *w, struct http_req *req)
 {
+	struct http	*h = w->h;
 	const char	*p = req->body.data != NULL ? req->body.data : "";
+	size_t		 n;
 
 	p += strspn(p, " \t\r\n");
 	if (req->check_only)
 		http_validate(w, req, req->kind != HTTP_BODY_NDJSON && *p != '[');
 	else if (req->kind != HTTP_BODY_NDJSON && *p != '[')
 		http_write_batch(w, &req, 1);	/* checks the backlog itself */
-	else if (!http_backlog_full(w, req, 0))
-		http_write_bulk(w, req);
+	else {
+		n = h->opts.max_backlog > 0 ? http_bulk_items(h, req) : 0;
+		if (!http_backlog_full(w, req, 0, n)) {
+			http_write_bulk(w, req);
+			pthread_mutex_lock(&h->stat_lock);
+			h->bulk_inflight -= n;
+			pthread_mutex_unlock(&h->stat_lock);
+		}
+	}
 }
 
 static int

@@ -421,6 +421,21 @@ assert_eq "$(grep -o 'more than --max-backlog 5' "$T/bl.out" | wc -l)" $((20 - n
 kill -TERM "$bl_PID"
 wait "$bl_PID" || fail "serve did not exit 0"
 expect_status 0 "$WTC" drain --once
+# A burst of bulk bodies: each counts what the others being written will
+# add (16 bodies of 500 records all got 200 under a limit of 100).  A body
+# larger than the limit is still taken into an empty spool.
+start_serve bl --listen 127.0.0.1:0 --no-drainer --no-access-log --max-backlog 100 --workers 16
+awk 'BEGIN { for (i = 1; i <= 500; i++) printf "{\"name\": \"BB%d\", \"age\": 1}\n", i }' >"$T/bl.ndjson"
+for i in $(seq 16); do
+	curl -s -o /dev/null -w '%{http_code}\n' -H 'Content-Type: application/x-ndjson' \
+	    --data-binary @"$T/bl.ndjson" "$URL/write-through" &
+done >"$T/bl.codes"
+wait_until 30 sh -c "[ \$(wc -l <'$T/bl.codes') = 16 ]" || fail "the bulk burst did not finish"
+assert_eq "$(grep -c '^200$' "$T/bl.codes")" 1 "bulk bodies of 500 taken under --max-backlog 100"
+assert_eq "$(grep -c '^503$' "$T/bl.codes")" 15 "bulk bodies refused"
+kill -TERM "$bl_PID"
+wait "$bl_PID" || fail "serve did not exit 0"
+expect_status 0 "$WTC" drain --once
 
 # --- --max-connections: the limit holds across I/O threads ---------------
 # Two uploads that never end hold both connections (four threads are asked
