@@ -130,6 +130,7 @@ struct http_conn {
 	struct MHD_Connection	*conn;
 	uint64_t		 since_ms;	/* its next request's head began */
 	int			 in_request;	/* that head was read */
+	int			 dispatched;	/* and its body: a worker has it */
 };
 
 /*
@@ -1744,6 +1745,16 @@ http_writer_main(void *arg)
 	return (NULL);
 }
 
+/* The connection's entry (deadlines, a peer gone), or NULL. */
+static struct http_conn *
+http_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return (ci != NULL ? ci->socket_context : NULL);
+}
+
 /*
  * Suspend the connection and queue its request: a single-object write on
  * the loop's own list, which http_loop_flush hands to the writers after
@@ -1752,15 +1763,18 @@ http_writer_main(void *arg)
 static enum MHD_Result
 http_dispatch(struct http_loop *lp, struct http_req *req)
 {
-	struct http	*h = lp->h;
-	const char	*p;
-	int		 single = 0;
+	struct http		*h = lp->h;
+	struct http_conn	*hc;
+	const char		*p;
+	int			 single = 0;
 
 	if (req->route == HTTP_ROUTE_WRITE && req->kind == HTTP_BODY_JSON &&
 	    !req->check_only) {
 		p = req->body.data + strspn(req->body.data, " \t\r\n");
 		single = *p != '[';
 	}
+	if ((hc = http_conn_of(req->conn)) != NULL)
+		hc->dispatched = 1;
 	MHD_suspend_connection(req->conn);
 	req->next = NULL;
 	if (single) {
@@ -1897,20 +1911,11 @@ http_notify_conn(void *cls, struct MHD_Connection *conn, void **ctx,
 		http_loop_listen(lp, 1);
 }
 
-/* The connection's entry for the deadline on request heads, or NULL. */
-static struct http_conn *
-http_conn_of(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo	*ci;
-
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return (ci != NULL ? ci->socket_context : NULL);
-}
-
 /*
  * Close the connections whose request head has been coming for longer
- * than --timeout (an idle one too, as libmicrohttpd would): shut down, the
- * socket reads as closed, and the daemon drops it in its next pass.
+ * than --timeout (an idle one too, as libmicrohttpd would), and those whose
+ * client went away before its request was whole: shut down, the socket
+ * reads as closed, and the daemon drops it in its next pass.
  */
 static void
 http_loop_sweep(struct http_loop *lp)
@@ -1918,19 +1923,35 @@ http_loop_sweep(struct http_loop *lp)
 	const union MHD_ConnectionInfo	*ci;
 	struct http_conn		*hc;
 	uint64_t			 now = now_ms();
+	char				 peek;
 
 	if (now < lp->sweep_ms)
 		return;
 	lp->sweep_ms = now + 1000;
 	for (hc = lp->conns; hc != NULL; hc = hc->next) {
-		if (hc->in_request ||
-		    now - hc->since_ms <= (uint64_t)lp->h->opts.timeout_s * 1000)
+		if (hc->dispatched)
 			continue;
 		ci = MHD_get_connection_info(hc->conn,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci != NULL)
+		if (ci == NULL)
+			continue;
+		/*
+		 * A client gone before its request was whole: when its FIN
+		 * came with the last of its data, libmicrohttpd (edge
+		 * triggered) did not see it, and the connection held its
+		 * slot until --timeout.  Nothing left to read and the end of
+		 * the stream: shut it, so that the loop closes it.
+		 */
+		if (recv(ci->connect_fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
 			shutdown(ci->connect_fd, SHUT_RDWR);
-		hc->in_request = 1;	/* once */
+			hc->dispatched = 1;	/* once */
+			continue;
+		}
+		if (hc->in_request ||
+		    now - hc->since_ms <= (uint64_t)lp->h->opts.timeout_s * 1000)
+			continue;
+		shutdown(ci->connect_fd, SHUT_RDWR);
+		hc->in_request = hc->dispatched = 1;	/* once */
 	}
 }
 
@@ -2312,8 +2333,10 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	char			*msg;
 
 	if (req == NULL) {
-		if ((hc = http_conn_of(conn)) != NULL)
+		if ((hc = http_conn_of(conn)) != NULL) {
 			hc->in_request = 1;
+			hc->dispatched = 0;
+		}
 		url = http_origin_form(url);
 		req = xcalloc(1, sizeof *req);
 		req->conn = conn;
@@ -2407,7 +2430,7 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	if ((hc = http_conn_of(conn)) != NULL) {
 		/* The next request's head begins. */
-		hc->in_request = 0;
+		hc->in_request = hc->dispatched = 0;
 		hc->since_ms = now_ms();
 	}
 	if (req->resp != NULL)

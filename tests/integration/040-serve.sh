@@ -479,6 +479,23 @@ wait_until 10 refused || fail "a new connection to a stopping server was not ref
 kill -0 "$lim_PID" || fail "serve did not wait for the upload in flight"
 for p in $holders; do kill "$p" 2>/dev/null || true; done
 wait "$lim_PID" || fail "serve did not exit 0 after the holders went"
+# Clients gone before their request was whole, their FIN in the same
+# segment as their last bytes: the slots come free at once (they were held
+# until --timeout, and a few such clients locked everyone out).
+start_serve gone --listen 127.0.0.1:0 --no-drainer --no-access-log \
+    --max-connections 4 --threads 2 --timeout 30
+python3 - "${URL##*:}" <<'EOPY'
+import socket, sys
+for head in (b"POST /write-through HTTP/1.1\r\nHost: x\r\nContent-Type: "
+             b"application/json\r\nContent-Length: 100\r\n\r\n{\"na",
+             b"GET /healthz HTTP/1.1\r\nHo") * 2:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(head)
+    s.close()
+EOPY
+assert_eq "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL/healthz")" 200 "served after four clients left mid-request"
+kill -TERM "$gone_PID"
+wait "$gone_PID" || fail "serve did not exit 0"
 
 # --- --timeout bounds a request head sent a line at a time ----------------
 # libmicrohttpd's own timeout counts idle time: a header line a second held
