@@ -843,7 +843,11 @@ http_backlog_full(struct http_worker *w, struct http_req *req, size_t pending,
 	if (h->opts.max_backlog == 0)
 		return (0);
 	if (http_spool_stat(h, &st, &err) != 0) {
+		/* Not counted: let it through, reserved all the same. */
 		free(err);
+		pthread_mutex_lock(&h->stat_lock);
+		h->bulk_inflight += reserve;
+		pthread_mutex_unlock(&h->stat_lock);
 		return (0);
 	}
 	/*

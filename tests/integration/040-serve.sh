@@ -436,6 +436,22 @@ assert_eq "$(grep -c '^503$' "$T/bl.codes")" 15 "bulk bodies refused"
 kill -TERM "$bl_PID"
 wait "$bl_PID" || fail "serve did not exit 0"
 expect_status 0 "$WTC" drain --once
+# A bulk body let through while the spool cannot be counted is still
+# counted while written: its release took the count below zero, and every
+# write after it got 503 ("the spool holds 18446744073709551566 records").
+start_serve bl --listen 127.0.0.1:0 --no-drainer --no-access-log --max-backlog 1000
+[ ! -e "$WTC_SPOOL/checkpoint" ] || mv "$WTC_SPOOL/checkpoint" "$T/checkpoint.kept"
+mkdir "$WTC_SPOOL/checkpoint"
+sleep 1.2
+post '[{"name": "BC1", "age": 1}, {"name": "BC2", "age": 2}]' >/dev/null
+rmdir "$WTC_SPOOL/checkpoint"
+[ ! -e "$T/checkpoint.kept" ] || mv "$T/checkpoint.kept" "$WTC_SPOOL/checkpoint"
+expect_status 0 "$WTC" drain --once
+sleep 1.2
+assert_eq "$(post '{"name": "BC3", "age": 3}')" 200 "a write after a bulk body the spool could not count"
+kill -TERM "$bl_PID"
+wait "$bl_PID" || fail "serve did not exit 0"
+expect_status 0 "$WTC" drain --once
 
 # --- --max-connections: the limit holds across I/O threads ---------------
 # Two uploads that never end hold both connections (four threads are asked
