@@ -213,52 +213,101 @@ put_source(struct put_state *ps, struct input *in, int validate_only)
 struct put_source_spec {
 	const char	*arg;		/* JSON text or file name */
 	int		 is_file;
+	int		 copied;	/* read from fd, a copy (--on-error=abort) */
+	int		 fd;
 	char		 label[32];
 };
+
+static const char *
+put_spec_name(const struct put_source_spec *s)
+{
+	return (strcmp(s->arg, "-") == 0 ? "<stdin>" : s->arg);
+}
 
 static struct input *
 put_open(struct put_state *ps, struct put_source_spec *s, char **err)
 {
 	if (!s->is_file)
 		return (input_open_string(s->label, s->arg, ps->max_line));
+	if (s->copied) {
+		if (lseek(s->fd, 0, SEEK_SET) == -1) {
+			err_set(err, "cannot rewind the copy of '%s': %s",
+			    put_spec_name(s), strerror(errno));
+			return (NULL);
+		}
+		return (input_open_fd(s->fd, put_spec_name(s), ps->max_line,
+		    err));
+	}
 	return (input_open_file(s->arg, ps->max_line, err));
 }
 
-/* Copy standard input to an unlinked temporary file, for a second pass. */
+/*
+ * All or nothing reads every input twice: standard input, a pipe or a FIFO
+ * is first copied to an unlinked temporary file in dir (it was read empty
+ * the second time, and its records were checked but never written).  An
+ * input that cannot be opened is left for put_open to report.  Returns 0,
+ * or -1 after saying why.
+ */
 static int
-put_stdin_to_temp(struct put_state *ps, const char *dir)
+put_copy_inputs(struct put_state *ps, struct put_source_spec *specs,
+    size_t nspecs, const char *dir)
 {
-	char	*path, chunk[65536];
-	ssize_t	 n;
-	int	 fd;
+	struct stat	 st;
+	char		*path, chunk[65536];
+	ssize_t		 n;
+	size_t		 i;
+	int		 in, fd;
 
-	path = xasprintf("%s/stdin.XXXXXX", dir);
-	if ((fd = mkstemp(path)) == -1) {
-		cli_error(ps->cli, "cannot create temporary file '%s': %s", path,
-		    strerror(errno));
-		free(path);
-		return (-1);
-	}
-	unlink(path);
-	free(path);
-	while ((n = read(STDIN_FILENO, chunk, sizeof chunk)) != 0) {
-		if (n == -1 && errno == EINTR)
+	for (i = 0; i < nspecs; i++) {
+		if (!specs[i].is_file)
 			continue;
-		if (n == -1 || write_all(fd, chunk, (size_t)n) != 0) {
-			cli_error(ps->cli, "cannot copy standard input: %s",
-			    strerror(errno));
-			close(fd);
+		if (strcmp(specs[i].arg, "-") == 0)
+			in = STDIN_FILENO;
+		else if ((stat(specs[i].arg, &st) == 0 && S_ISREG(st.st_mode)) ||
+		    (in = open(specs[i].arg, O_RDONLY | O_CLOEXEC)) == -1)
+			continue;
+		path = xasprintf("%s/input.XXXXXX", dir);
+		if ((fd = mkstemp(path)) == -1) {
+			cli_error(ps->cli, "cannot create temporary file '%s': "
+			    "%s", path, strerror(errno));
+			free(path);
+			if (in != STDIN_FILENO)
+				close(in);
 			return (-1);
 		}
+		unlink(path);
+		free(path);
+		while ((n = read(in, chunk, sizeof chunk)) != 0) {
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 || write_all(fd, chunk, (size_t)n) != 0) {
+				cli_error(ps->cli, "cannot copy '%s' to a "
+				    "temporary file: %s", put_spec_name(&specs[i]),
+				    strerror(errno));
+				close(fd);
+				if (in != STDIN_FILENO)
+					close(in);
+				return (-1);
+			}
+		}
+		if (in != STDIN_FILENO)
+			close(in);
+		specs[i].fd = fd;
+		specs[i].copied = 1;
 	}
-	if (lseek(fd, 0, SEEK_SET) == -1 || dup2(fd, STDIN_FILENO) == -1) {
-		cli_error(ps->cli, "cannot rewind standard input copy: %s",
-		    strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	close(fd);
 	return (0);
+}
+
+static void
+put_close_copies(struct put_source_spec *specs, size_t nspecs)
+{
+	size_t	i;
+
+	for (i = 0; i < nspecs; i++) {
+		if (specs[i].copied)
+			close(specs[i].fd);
+		specs[i].copied = 0;
+	}
 }
 
 static void
@@ -477,8 +526,7 @@ put_remote_source(struct put_remote *pr, struct input *in, size_t src)
 
 static int
 put_remote_run(struct put_state *ps, const char *url, const char *token,
-    unsigned retry_for, struct put_source_spec *specs, size_t nspecs,
-    int stdin_used)
+    unsigned retry_for, struct put_source_spec *specs, size_t nspecs)
 {
 	struct put_remote	 pr;
 	struct remote_opts	 ropts;
@@ -520,10 +568,10 @@ put_remote_run(struct put_state *ps, const char *url, const char *token,
 		    remote_url(pr.remote));
 	ps->progress = isatty(STDERR_FILENO);
 	ps->start_ms = ps->last_progress_ms = now_ms();
-	if (ps->abort_mode && stdin_used) {
+	if (ps->abort_mode) {
 		tmp = getenv("TMPDIR");
-		if (put_stdin_to_temp(ps, tmp != NULL && *tmp != '\0' ? tmp :
-		    "/tmp") != 0)
+		if (put_copy_inputs(ps, specs, nspecs, tmp != NULL &&
+		    *tmp != '\0' ? tmp : "/tmp") != 0)
 			ps->fatal = EXIT_IOERR;
 	}
 
@@ -554,9 +602,6 @@ put_remote_run(struct put_state *ps, const char *url, const char *token,
 				pr.nnames = i + 1;
 			put_remote_source(&pr, in, i);
 			input_free(in);
-			if (pass == 0 && stdin_used && specs[i].is_file &&
-			    strcmp(specs[i].arg, "-") == 0)
-				lseek(STDIN_FILENO, 0, SEEK_SET);
 		}
 		if (ps->fatal == 0)
 			put_remote_flush(&pr);
@@ -728,8 +773,8 @@ put_run(struct cli *cli, int argc, char **argv)
 			free(specs);
 			return (rc);
 		}
-		rc = put_remote_run(&ps, remote, token, retry_for, specs, nspecs,
-		    stdin_used);
+		rc = put_remote_run(&ps, remote, token, retry_for, specs, nspecs);
+		put_close_copies(specs, nspecs);
 		if (token != NULL) {
 			memset(token, 0, strlen(token));
 			free(token);
@@ -766,8 +811,8 @@ put_run(struct cli *cli, int argc, char **argv)
 	if (ingest_schema_cached(ps.ing))
 		cli_info(cli, "mysql is unreachable: validating against the "
 		    "schema cached in '%s'", ingest_spool_dir(ps.ing));
-	if (ps.abort_mode && stdin_used &&
-	    put_stdin_to_temp(&ps, ingest_spool_dir(ps.ing)) != 0) {
+	if (ps.abort_mode && put_copy_inputs(&ps, specs, nspecs,
+	    ingest_spool_dir(ps.ing)) != 0) {
 		ps.fatal = EXIT_IOERR;
 		goto done;
 	}
@@ -787,9 +832,6 @@ put_run(struct cli *cli, int argc, char **argv)
 			}
 			put_source(&ps, in, pass == 0);
 			input_free(in);
-			if (pass == 0 && stdin_used && specs[i].is_file &&
-			    strcmp(specs[i].arg, "-") == 0)
-				lseek(STDIN_FILENO, 0, SEEK_SET);
 		}
 		if (pass == 0 && ps.rejected > 0) {
 			cli_error(cli, "%llu of %llu records are bad; nothing was "
@@ -825,6 +867,7 @@ done:
 	}
 	put_summary(&ps);
 	free(ps.batch);
+	put_close_copies(specs, nspecs);
 	free(specs);
 	if (ps.fatal != 0)
 		return (ps.fatal);

@@ -74,6 +74,17 @@ expect_status 65 "$WTC" put --no-drain --on-error=abort <"$T/mixed.ndjson"
 expect_grep "nothing was written" "$T/err"
 sed -n '1p;8p' "$T/mixed.ndjson" | expect_status 0 "$WTC" put --no-drain --on-error=abort
 expect_status 0 "$WTC" put --no-drain --on-error=abort -f - <"$TOP_SRCDIR/examples/users.ndjson"
+# A FIFO is read twice too, from a copy (a second open hung, and a pipe
+# read empty: checked, never written, exit 0).
+mkfifo "$T/fifo"
+printf '{"id": 990001, "name": "Fifo One"}\n{"id": 990002, "name": "Fifo Two"}\n' >"$T/fifo" &
+expect_status 0 timeout 30 "$WTC" put --no-drain --on-error=abort -f "$T/fifo"
+expect_grep "2 accepted, 0 rejected" "$T/err"
+assert_eq "$(rcli HGET users:990002 name)" "Fifo Two" "a record from a FIFO"
+printf '{"id": 990003, "name": "Fifo Three"}\n{"id": "x"}\n' >"$T/fifo" &
+expect_status 65 timeout 30 "$WTC" put --no-drain --on-error=abort -f "$T/fifo"
+expect_grep "$T/fifo:2: " "$T/err"
+assert_eq "$(rcli EXISTS users:990003)" 0 "nothing from a FIFO with a bad record"
 
 # A JSON array argument, gzip'd input, --json summary.
 expect_status 0 "$WTC" put --no-drain --json '[{"name":"A1"},{"name":"A2","age":null}]'

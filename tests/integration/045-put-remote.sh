@@ -192,6 +192,12 @@ untimed "$T/err" >"$T/abort.remote"
 cmp -s "$T/abort.local" "$T/abort.remote" ||
     { diff "$T/abort.local" "$T/abort.remote" >&2; fail "remote put --on-error=abort from stdin differs"; }
 expect_grep "<stdin>:4: field 'age' must be an integer, not a string" "$T/abort.remote"
+# A FIFO is read twice too, from a copy (checked, then read empty).
+mkfifo "$T/fifo"
+printf '{"name": "Fifo One", "age": 1}\n{"name": "Fifo Two", "age": 2}\n' >"$T/fifo" &
+expect_status 0 timeout 30 "$WTC" put --remote "$URL" --on-error=abort -f "$T/fifo"
+expect_grep "2 accepted, 0 rejected" "$T/err"
+keys=$((keys + 2))
 assert_eq "$(rcli DBSIZE)" "$keys" "redis keys after a refused --on-error=abort put from stdin"
 # A bad record, then an input that cannot be opened: the same report.
 expect_status 66 env WTC_SPOOL="$T/spool-local" "$WTC" put --no-drain --on-error=abort -f "$T/mixed.ndjson" -f "$T/no-such-file"
