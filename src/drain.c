@@ -50,6 +50,7 @@
 #define DRAIN_DB_IDLE_MS	30000	/* reconnect a connection idle this long */
 #define DRAIN_SLICE_MS		50	/* sleeps are cut up to notice *stop */
 #define DRAIN_ER_BAD_FIELD	1054	/* unknown column: the table changed */
+#define DRAIN_ER_NO_PARENT	1452	/* a foreign key's row is missing */
 #define DRAIN_RESERVE_MS	10000	/* remade at most this often */
 
 struct drain_table {
@@ -98,6 +99,10 @@ struct drain {
 	uint64_t		 dead;		/* the batch's dead letters ... */
 	uint64_t		 dead_raw;	/* ... of which undecodable */
 	uint64_t		 held;		/* the batch's records held */
+	size_t			*fk_tbl;	/* records whose foreign key's row */
+	struct record		**fk_recs;	/* was missing, and their tables, */
+	size_t			 nfk, capfk;	/* tried again after the batch */
+	int			 fk_late;	/* that second try: no more waiting */
 	struct buf		 dl;		/* their lines, written at commit */
 	int			 dlfd;
 
@@ -725,6 +730,24 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
 			return (rc);
 		}
 	}
+	if (n == 1 && no == DRAIN_ER_NO_PARENT && !d->fk_late) {
+		/*
+		 * The row its foreign key names may land later in this batch:
+		 * in a table landed after this one, or in this one after the
+		 * slot the dedupe gave it.  Try it again after the rest.
+		 */
+		if (d->nfk == d->capfk) {
+			d->capfk = d->capfk == 0 ? 16 : d->capfk * 2;
+			d->fk_tbl = xreallocarray(d->fk_tbl, d->capfk,
+			    sizeof *d->fk_tbl);
+			d->fk_recs = xreallocarray(d->fk_recs, d->capfk,
+			    sizeof *d->fk_recs);
+		}
+		d->fk_tbl[d->nfk] = (size_t)(t - d->tables);
+		d->fk_recs[d->nfk++] = recs[0];
+		free(e);
+		return (0);
+	}
 	if (n == 1) {
 		recs[0]->flags |= RECORD_REJECTED;
 		drain_dead_rec(d, recs[0], e);
@@ -1058,6 +1081,38 @@ drain_reserve_use(struct drain *d, char **err)
 }
 
 /* Land the batch and move the checkpoint past it: 0, or -1 (transient). */
+/*
+ * Land again, one at a time and in batch order, the records whose foreign
+ * key's row was missing at their first try: refused now, they are dead
+ * letters.  0, or -1 with *err (a transient failure: the batch goes again).
+ */
+static int
+drain_fk_retry(struct drain *d, char **err)
+{
+	struct drain_table	*t;
+	char			*why = NULL;
+	size_t			 i;
+	int			 rc = 0;
+
+	d->fk_late = 1;
+	for (i = 0; i < d->nfk && rc == 0; i++) {
+		t = &d->tables[d->fk_tbl[i]];
+		if (t->missing) {
+			drain_hold(t, &d->fk_recs[i], 1);
+			continue;
+		}
+		if ((rc = drain_upsert(d, t, &d->fk_recs[i], 1, &why)) == -2) {
+			drain_missing(d, t, &d->fk_recs[i], 1, why);
+			rc = 0;
+		} else if (rc != 0)
+			*err = why;
+		why = NULL;
+	}
+	d->fk_late = 0;
+	d->nfk = 0;
+	return (rc == 0 ? 0 : -1);
+}
+
 static int
 drain_land(struct drain *d, char **err)
 {
@@ -1067,6 +1122,7 @@ drain_land(struct drain *d, char **err)
 
 	for (i = 0; i < d->ntables; i++)
 		d->tables[i].n = d->tables[i].nhq = 0;
+	d->nfk = 0;
 	for (i = 0; i < d->nbatch; i++) {
 		rec = d->batch[i];
 		if (t == NULL || strcmp(t->name, rec->table) != 0)
@@ -1082,6 +1138,8 @@ drain_land(struct drain *d, char **err)
 		    drain_land_table(d, &d->tables[i], err) != 0)
 			return (-1);
 	}
+	if (d->nfk > 0 && drain_fk_retry(d, err) != 0)
+		return (-1);
 	for (i = 0; i < d->ntables; i++) {
 		if (drain_hold_write(d, &d->tables[i], err) != 0 &&
 		    (!drain_reserve_use(d, err) ||
@@ -1614,6 +1672,8 @@ out:
 	}
 	free(d.tables);
 	free(d.batch);
+	free(d.fk_tbl);
+	free(d.fk_recs);
 	spool_reader_free(d.rd);
 	if (d.dlfd != -1)
 		close(d.dlfd);
