@@ -53,6 +53,9 @@ struct remote {
 	struct buf		 answer;
 	int			 answer_too_big;
 	long			 retry_after;	/* seconds; -1: none */
+	size_t			 upload_off;	/* of body, handed to libcurl */
+	int			 upload_whole;	/* all of it, in this perform */
+	int			 resend_refused; /* libcurl wanted to send it again */
 };
 
 static int	curl_inited;
@@ -456,6 +459,45 @@ remote_write_cb(char *data, size_t size, size_t nmemb, void *arg)
 	return (len);
 }
 
+/* The body, handed to libcurl as it asks for it. */
+static size_t
+remote_read_cb(char *data, size_t size, size_t nitems, void *arg)
+{
+	struct remote	*r = arg;
+	size_t		 len = size * nitems;
+
+	if (len > r->body.len - r->upload_off)
+		len = r->body.len - r->upload_off;
+	if (len > 0)
+		memcpy(data, r->body.data + r->upload_off, len);
+	r->upload_off += len;
+	if (r->upload_off == r->body.len)
+		r->upload_whole = 1;
+	return (len);
+}
+
+/*
+ * libcurl rewinds the body to send it again on a new connection when a
+ * reused one died without an answer, even after the whole request went
+ * out: the records may have been written, so a write is not sent again
+ * (a check is harmless to repeat).
+ */
+static int
+remote_seek_cb(void *arg, curl_off_t offset, int origin)
+{
+	struct remote	*r = arg;
+
+	if (origin != SEEK_SET || offset < 0 ||
+	    (size_t)offset > r->body.len)
+		return (CURL_SEEKFUNC_CANTSEEK);
+	if (r->upload_whole && r->mode != REMOTE_CHECK) {
+		r->resend_refused = 1;
+		return (CURL_SEEKFUNC_FAIL);
+	}
+	r->upload_off = (size_t)offset;
+	return (CURL_SEEKFUNC_OK);
+}
+
 static size_t
 remote_header_cb(char *data, size_t size, size_t nitems, void *arg)
 {
@@ -513,7 +555,6 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 	enum remote_post rc = REMOTE_POST_FAIL;
 
 	*fail = REMOTE_FAIL_UNAVAILABLE;
-	curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, r->body.data);
 	curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)r->body.len);
 	deadline = now_ms() + (uint64_t)r->retry_for_s * 1000;
@@ -522,6 +563,8 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 		r->answer_too_big = 0;
 		r->retry_after = -1;
 		r->errbuf[0] = '\0';
+		r->upload_off = 0;
+		r->upload_whole = r->resend_refused = 0;
 		res = curl_easy_perform(r->curl);
 		now = now_ms();
 		if (res != CURLE_OK) {
@@ -557,9 +600,14 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 				    msg);
 				goto out;
 			}
-			if (res != CURLE_COULDNT_CONNECT &&
+			if (r->resend_refused || (res != CURLE_COULDNT_CONNECT &&
 			    r->mode != REMOTE_CHECK &&
-			    sent >= (curl_off_t)r->body.len) {
+			    sent >= (curl_off_t)r->body.len)) {
+				if (r->resend_refused) {
+					free(msg);
+					msg = xstrdup("the connection was "
+					    "closed without an answer");
+				}
 				err_set(err, "cannot write to '%s': %s (after "
 				    "the whole request was sent: its records "
 				    "may have been written; not sending it "
@@ -928,6 +976,10 @@ remote_new(const struct remote_opts *opts, enum remote_fail *fail,
 	if (r->unix_path != NULL)
 		curl_easy_setopt(r->curl, CURLOPT_UNIX_SOCKET_PATH, r->unix_path);
 	curl_easy_setopt(r->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(r->curl, CURLOPT_READFUNCTION, remote_read_cb);
+	curl_easy_setopt(r->curl, CURLOPT_READDATA, r);
+	curl_easy_setopt(r->curl, CURLOPT_SEEKFUNCTION, remote_seek_cb);
+	curl_easy_setopt(r->curl, CURLOPT_SEEKDATA, r);
 	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
 	curl_easy_setopt(r->curl, CURLOPT_USERAGENT, opts->user_agent != NULL ?
 	    opts->user_agent : "wtc");

@@ -376,6 +376,44 @@ assert_eq "$(cat "$T/flip.port.writes")" 2 "write requests after a refused one"
 kill "$flip_PID"
 wait "$flip_PID" 2>/dev/null || true
 
+# --- A keep-alive connection closed after the server read the whole
+# request, with no answer: it may have been written, and is not sent again
+# (libcurl would send it again on a new connection by itself, and records
+# without ids would be written twice).
+fake_server drop <<'EOF2'
+writes = 0
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    served = 0
+    def setup(self):
+        super().setup()
+        self.served = 0
+    def do_POST(self):
+        global writes
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        writes += 1
+        open(sys.argv[1] + ".writes", "w").write(str(writes))
+        self.served += 1
+        if self.served > 1:
+            self.close_connection = True
+            return
+        n = len(body.split(b"\n"))
+        out = json.dumps({"results": [{"id": i + 1} for i in range(n)]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def log_message(self, *a):
+        pass
+EOF2
+head -n 4 "$USERS" | sed 's/"id": *[0-9]*, *//' >"$T/noid.ndjson"
+expect_status 69 "$WTC" put --remote "$FAKE_URL" --batch 2 -f "$T/noid.ndjson"
+expect_grep "the connection was closed without an answer (after the whole request was sent: its records may have been written; not sending it again)" "$T/err"
+assert_eq "$(cat "$T/drop.port.writes")" 2 "requests the server received"
+kill "$drop_PID"
+wait "$drop_PID" 2>/dev/null || true
+
 # --- Redis down: 503, retried for --retry-for, then 69 -----------------------
 URL=$URL_MAIN
 stop_redis
