@@ -1287,6 +1287,18 @@ http_validate(struct http_worker *w, struct http_req *req, int single)
 	http_bulk_close(&b);
 }
 
+/*
+ * Where a body's JSON begins, past a BOM and blanks, as the input and the
+ * record parser skip them: its first byte tells an array from an object.
+ */
+static const char *
+http_body_lead(const char *p)
+{
+	if (p[0] == '\xef' && p[1] == '\xbb' && p[2] == '\xbf')
+		p += 3;
+	return (p + strspn(p, " \t\r\n"));
+}
+
 static void
 http_write(struct http_worker *w, struct http_req *req)
 {
@@ -1294,7 +1306,7 @@ http_write(struct http_worker *w, struct http_req *req)
 	const char	*p = req->body.data != NULL ? req->body.data : "";
 	size_t		 n;
 
-	p += strspn(p, " \t\r\n");
+	p = http_body_lead(p);
 	if (req->check_only)
 		http_validate(w, req, req->kind != HTTP_BODY_NDJSON && *p != '[');
 	else if (req->kind != HTTP_BODY_NDJSON && *p != '[')
@@ -1308,6 +1320,54 @@ http_write(struct http_worker *w, struct http_req *req)
 			pthread_mutex_unlock(&h->stat_lock);
 		}
 	}
+}
+
+static int
+http_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/*
+ * Decode %XX in place; with keep, leave %2F, %25 and %00 as they are, so
+ * that a '/' inside a key's value does not split the path and a NUL does
+ * not cut it short (http_read decodes each segment of the path itself).
+ */
+static size_t
+http_unescape(char *s, int keep)
+{
+	char	*r = s, *w = s;
+	int	 hi, lo, v;
+
+	while (*r != '\0') {
+		if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 &&
+		    (lo = http_hexval(r[2])) >= 0) {
+			v = hi * 16 + lo;
+			if (!keep || (v != '/' && v != '%' && v != 0)) {
+				*w++ = (char)v;
+				r += 3;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+	return ((size_t)(w - s));
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: the path and the query arguments. */
+static size_t
+http_unescape_cb(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return (http_unescape(s, 1));
 }
 
 static int
@@ -1361,6 +1421,16 @@ http_read(struct http_worker *w, struct http_req *req)
 		if ((p = strchr(p, '/')) == NULL)
 			break;
 		*p++ = '\0';
+	}
+	/* Each value's %2F and %25, left encoded by http_unescape_cb. */
+	for (i = 0; i < npk; i++) {
+		if (strchr(pk[i], '%') == NULL)
+			continue;
+		if (strstr(pk[i], "%00") != NULL) {
+			http_prepare_error(w, req, MHD_HTTP_NOT_FOUND, "not found");
+			goto out;
+		}
+		http_unescape((char *)pk[i], 0);	/* in rest */
 	}
 	/* A composite key also as wtc get takes it: eu:42, as in Redis. */
 	if (npk == 1 && s->npk > 1 && s->npk <= 16) {
@@ -1774,7 +1844,7 @@ http_dispatch(struct http_loop *lp, struct http_req *req)
 
 	if (req->route == HTTP_ROUTE_WRITE && req->kind == HTTP_BODY_JSON &&
 	    !req->check_only) {
-		p = req->body.data + strspn(req->body.data, " \t\r\n");
+		p = http_body_lead(req->body.data);
 		single = *p != '[';
 	}
 	if ((hc = http_conn_of(req->conn)) != NULL)
@@ -2615,6 +2685,7 @@ http_start(const struct http_opts *opts, const struct config *cfg,
 		    (unsigned int)h->opts.timeout_s,
 		    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+		    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape_cb, NULL,
 		    MHD_OPTION_END);
 		if (lp->daemon == NULL) {
 			*fail = HTTP_FAIL_INTERNAL;

@@ -86,6 +86,11 @@ assert_eq "$(post @"$T/bulk.ndjson" application/x-ndjson)" 200 "ndjson"
 expect_grep '"accepted": 2, "rejected": 1' "$T/b"
 expect_grep "unknown field 'colour'" "$T/b"
 expect_grep '"index": 1, "line": 3}' "$T/b"
+# A BOM before an array, as wtc put takes it (it was 400 "not an array").
+printf '\357\273\277[{"name": "BOM1", "age": 1}, {"name": "BOM2", "age": 2}]' >"$T/bom.json"
+assert_eq "$(post @"$T/bom.json")" 200 "array after a BOM"
+expect_grep '"accepted": 2, "rejected": 0' "$T/b"
+assert_eq "$(req POST /validate -H 'Content-Type: application/json' --data-binary @"$T/bom.json")" 200 "validate an array after a BOM"
 assert_eq "$(post '[{"age": "x"}, 7]')" 422 "all rejected"
 expect_grep '"accepted": 0, "rejected": 2' "$T/b"
 # All or nothing (?on-error=abort): one bad record and none is written.
@@ -227,6 +232,15 @@ expect_grep '"what":"tea"' "$T/b"
 assert_eq "$(req GET /orders/a%253Ab:1)" 200 "composite key with an escaped :"
 expect_grep '"what":"cup"' "$T/b"
 assert_eq "$(req GET /orders/eu:42:7)" 404 "too many key values"
+# A '/' in a value as %2F: the path splits on the '/' it spells, not on
+# this one (that was 404, and no URL could read such a record); a NUL is
+# no value (it once cut the path short: /users/1%00junk read id 1).
+expect_status 0 "$WTC" --table orders put --no-drain '{"region": "x/y", "n": 5, "what": "jar"}'
+assert_eq "$(req GET /orders/x%2Fy/5)" 200 "composite key with an escaped /"
+expect_grep '"what":"jar"' "$T/b"
+assert_eq "$(req GET /orders/x%2fy:5)" 200 "escaped / with :"
+assert_eq "$(req GET /orders/x%252Fy/5)" 404 "a literal %2F is not a /"
+assert_eq "$(req GET /users/900001%00junk)" 404 "NUL in an id"
 # A table wtc cannot use is not "try again later" (it was 503).
 sql 'CREATE TABLE nopk (a INT)'
 assert_eq "$(req GET /nopk/1)" 404 "table without a primary key"
@@ -248,7 +262,7 @@ for m in wtc_records_rejected_total wtc_spool_syncs_total wtc_spool_backlog_reco
 	expect_grep "# TYPE $m " "$T/b"
 	grep -q "^$m [0-9]" "$T/b" || fail "no value for $m"
 done
-grep -q '^wtc_records_accepted_total 11$' "$T/b" || fail "11 records accepted so far: $(grep accepted "$T/b")"
+grep -q '^wtc_records_accepted_total 13$' "$T/b" || fail "13 records accepted so far: $(grep accepted "$T/b")"
 # The fdatasync histogram: buckets cumulative, ending in +Inf = _count = the
 # sync counter, with a sum.
 expect_grep '# TYPE wtc_spool_sync_seconds histogram' "$T/b"
