@@ -62,8 +62,9 @@ static const char serve_usage[] =
 "SIGHUP reopens the access log file.\n"
 "\n"
 "Exit status: 0 stopped by a signal; 64 usage; 66 the token file cannot be\n"
-"read; 69 Redis, MySQL's schema or the listen address unavailable; 73 the\n"
-"spool or the access log cannot be created; 74 the spool cannot be written.\n";
+"opened; 69 Redis, MySQL's schema or the listen address unavailable; 73 the\n"
+"spool or the access log cannot be created; 74 the spool cannot be written\n"
+"or the token file read.\n";
 
 enum {
 	OPT_LISTEN = OPT_FIRST_LOCAL,

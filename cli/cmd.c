@@ -237,6 +237,12 @@ cli_read_token(struct cli *cli, const char *path, char **out)
 		    strerror(errno));
 		goto out;
 	}
+	if (S_ISDIR(st.st_mode)) {
+		cli_error(cli, "cannot open token file '%s': %s", path,
+		    strerror(EISDIR));
+		rc = EXIT_NOINPUT;
+		goto out;
+	}
 	if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
 		cli_error(cli, "token file '%s' is readable or writable by every "
 		    "user (mode %04o); run 'chmod 600 %s'", path,

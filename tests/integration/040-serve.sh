@@ -27,6 +27,12 @@ expect_status 64 "$WTC" serve --token-file "$T/token" --listen 127.0.0.1:0
 expect_grep "is readable or writable by every user" "$T/err"
 expect_no_grep "s3cret" "$T/err"
 chmod 600 "$T/token"
+# A directory is no token file: 66, as for one that cannot be opened (it
+# was 74, an I/O error).
+mkdir -m 700 "$T/tokdir"
+expect_status 66 "$WTC" serve --token-file "$T/tokdir" --listen 127.0.0.1:0
+expect_grep "cannot open token file '$T/tokdir': Is a directory" "$T/err"
+expect_status 66 "$WTC" serve --token-file "$T/missing-token" --listen 127.0.0.1:0
 TOKEN=$(cat "$T/token")
 
 # start_serve NAME ARGS...: start wtc serve in the background, wait for its
