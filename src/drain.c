@@ -75,6 +75,9 @@ struct drain_table {
 	char		*why;		/* why its held records wait, or NULL */
 	uint64_t	 reload_ms;	/* schema last read for an unknown column */
 	unsigned	 attempt;
+	/* Older versions the batch's dedupe set aside, for drain_fk_retry. */
+	struct record	**older;
+	size_t		 nolder;
 };
 
 struct drain {
@@ -770,8 +773,9 @@ drain_upsert(struct drain *d, struct drain_table *t, struct record **recs,
  */
 static int
 drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
-    size_t n, struct record **older, size_t nolder, char **err)
+    size_t n, struct record **older, size_t *nolderp, char **err)
 {
+	size_t		 nolder = *nolderp;
 	struct buf	 keys = BUF_INIT, key = BUF_INIT;
 	struct record	**cand, **cur;
 	size_t		*end, nkeys, ncand, kept, i, j, from;
@@ -818,6 +822,7 @@ drain_land_older(struct drain *d, struct drain_table *t, struct record **recs,
 		cand = cur;
 		cur = recs;
 	}
+	*nolderp = nolder;
 	free(end);
 	free(cur);
 	free(cand);
@@ -966,8 +971,16 @@ drain_land_table(struct drain *d, struct drain_table *t, char **err)
 again:
 	for (i = kept = 0; i < t->n; i++) {
 		rec = t->recs[i];
-		if ((k = drain_unbound(rec, t->schema)) >= 0 && fresh == NULL &&
-		    now_ms() - t->reload_ms >= 1000) {
+		if ((k = drain_unbound(rec, t->schema)) >= 0 && fresh == NULL) {
+			/*
+			 * Read a moment ago: wait out the second rather than
+			 * call a record bad whose column was added since.
+			 */
+			if (now_ms() - t->reload_ms < 1000 && drain_sleep(d,
+			    (unsigned)(1000 - (now_ms() - t->reload_ms)))) {
+				*err = xstrdup("stopping");
+				return (-1);
+			}
 			t->reload_ms = now_ms();
 			rc = drain_load_schema(d, t, &fresh, &why);
 			if (rc == -2) {
@@ -1004,7 +1017,7 @@ again:
 	older = xreallocarray(NULL, kept > 0 ? kept : 1, sizeof *older);
 	t->n = drain_dedupe(t->recs, kept, t->schema, older, &nolder);
 	if ((rc = drain_upsert(d, t, t->recs, t->n, &why)) == 0)
-		rc = drain_land_older(d, t, t->recs, t->n, older, nolder, &why);
+		rc = drain_land_older(d, t, t->recs, t->n, older, &nolder, &why);
 	if (rc == -2) {
 		/* Gone in the middle: hold all of the part not dead-lettered. */
 		all = xreallocarray(NULL, t->n + nolder + 1, sizeof *all);
@@ -1018,7 +1031,10 @@ again:
 		rc = 0;
 	} else if (rc != 0)
 		*err = why;
-	free(older);
+	/* Kept for drain_fk_retry: a record it refuses leaves its key to these. */
+	free(t->older);
+	t->older = older;
+	t->nolder = nolder;
 	return (rc);
 }
 
@@ -1101,7 +1117,12 @@ drain_fk_retry(struct drain *d, char **err)
 			drain_hold(t, &d->fk_recs[i], 1);
 			continue;
 		}
-		if ((rc = drain_upsert(d, t, &d->fk_recs[i], 1, &why)) == -2) {
+		rc = drain_upsert(d, t, &d->fk_recs[i], 1, &why);
+		/* Refused for good: its key goes to the newest older version. */
+		if (rc == 0 && (d->fk_recs[i]->flags & RECORD_REJECTED) != 0)
+			rc = drain_land_older(d, t, &d->fk_recs[i], 1, t->older,
+			    &t->nolder, &why);
+		if (rc == -2) {
 			drain_missing(d, t, &d->fk_recs[i], 1, why);
 			rc = 0;
 		} else if (rc != 0)
@@ -1120,8 +1141,11 @@ drain_land(struct drain *d, char **err)
 	struct record		*rec;
 	size_t			 i;
 
-	for (i = 0; i < d->ntables; i++)
-		d->tables[i].n = d->tables[i].nhq = 0;
+	for (i = 0; i < d->ntables; i++) {
+		d->tables[i].n = d->tables[i].nhq = d->tables[i].nolder = 0;
+		free(d->tables[i].older);
+		d->tables[i].older = NULL;
+	}
 	d->nfk = 0;
 	for (i = 0; i < d->nbatch; i++) {
 		rec = d->batch[i];
@@ -1667,6 +1691,7 @@ out:
 		}
 		free(d.tables[i].name);
 		free(d.tables[i].recs);
+		free(d.tables[i].older);
 		free(d.tables[i].hq);
 		free(d.tables[i].why);
 	}

@@ -262,4 +262,13 @@ assert_eq "$(sql 'SELECT up FROM node WHERE id = 2')" 3 "node 2's newest parent"
 assert_eq "$(( $(wc -l <"$DL") - dl0 ))" 1 "dead letters for foreign keys"
 expect_grep "a foreign key constraint fails" "$DL"
 expect_status 0 "$WTC" --table node verify
+# A key whose newest version names a parent that never comes: its older,
+# valid version lands instead, as for any other refusal (the older one was
+# dropped and the row never reached MySQL).
+dl0=$(wc -l <"$DL")
+expect_status 0 "$WTC" --table child put --no-drain '{"id": 40, "pid": 1}'
+expect_status 0 "$WTC" --table child put --no-drain '{"id": 40, "pid": 99}'
+expect_status 0 "$WTC" drain --once
+assert_eq "$(sql 'SELECT pid FROM child WHERE id = 40')" 1 "child 40's older version"
+assert_eq "$(( $(wc -l <"$DL") - dl0 ))" 1 "dead letters for child 40"
 exit 0
