@@ -226,7 +226,11 @@ verify_same_number(const struct schema_column *c, const char *a, const char *b)
 	m = x < 0 ? -x : x;
 	if ((y < 0 ? -y : y) > m)
 		m = y < 0 ? -y : y;
-	return (d <= m * (strncmp(c->sql_type, "float", 5) == 0 ? 1e-6L :
+	/*
+	 * MySQL prints a FLOAT with 6 significant digits: half a unit of
+	 * the 6th is up to 5e-6 of the value, plus the float's own rounding.
+	 */
+	return (d <= m * (strncmp(c->sql_type, "float", 5) == 0 ? 6e-6L :
 	    1e-14L));
 }
 

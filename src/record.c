@@ -18,6 +18,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -595,6 +598,48 @@ bad:
 	    "12.34", c->name));
 }
 
+/* Whether a JSON number's digits before any exponent are not all zero. */
+static int
+rec_mantissa_nonzero(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len && s[i] != 'e' && s[i] != 'E'; i++) {
+		if (s[i] >= '1' && s[i] <= '9')
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * A FLOAT or DOUBLE takes what fits: MySQL refuses a number past its range
+ * (1264, a dead letter after Redis took it) and turns one too close to
+ * zero into 0 or a denormal, which Redis would keep as it was.
+ */
+static int
+rec_check_float_range(struct rec_parser *ps, const struct schema_column *c,
+    const char *s, size_t len)
+{
+	int	 isfloat = strncmp(c->sql_type, "float", 5) == 0;
+	double	 d, max = isfloat ? FLT_MAX : DBL_MAX;
+	double	 min = isfloat ? FLT_MIN : DBL_MIN;
+	char	*t;
+
+	t = xmalloc(len + 1);
+	memcpy(t, s, len);
+	t[len] = '\0';
+	d = strtod(t, NULL);
+	free(t);
+	if (isinf(d) || fabs(d) > max || (c->is_unsigned && d < 0))
+		return (err_set(ps->err, "field '%s' is out of range for %s",
+		    c->name, c->sql_type));
+	if (d != 0 ? fabs(d) < min : rec_mantissa_nonzero(s, len))
+		return (err_set(ps->err, "field '%s' is too close to zero for "
+		    "%s: MySQL would store another number", c->name,
+		    c->sql_type));
+	return (0);
+}
+
 /*
  * FLOAT(M,D) rounds to D places: a JSON number (exponent and all) with
  * more places than D, or more than M-D whole digits, is refused.
@@ -967,6 +1012,8 @@ rec_number(struct rec_parser *ps, const struct schema_column *c,
 			return (-1);
 		break;
 	case SCHEMA_FLOAT:
+		if (rec_check_float_range(ps, c, n->s, n->len) != 0)
+			return (-1);
 		if (c->precision > 0 &&
 		    rec_check_float_md(ps, c, n->s, n->len) != 0)
 			return (-1);
@@ -1684,11 +1731,81 @@ rec_pad_places(struct buf *b, int has_dot, size_t have, size_t want)
 }
 
 /*
+ * A DOUBLE's value in the shortest spelling that reads back as the same
+ * number, -0 as 0.  Returns 1, or 0 when val is not a number.
+ */
+static int
+rec_double_canon(const char *val, size_t len, struct buf *canon)
+{
+	char	 num[64], out[40], *end;
+	double	 d;
+	int	 prec;
+
+	if (len == 0 || len >= sizeof num)
+		return (0);
+	memcpy(num, val, len);
+	num[len] = '\0';
+	d = strtod(num, &end);
+	if (*end != '\0' || !isfinite(d))
+		return (0);
+	if (d == 0)
+		d = 0;	/* -0 is 0 */
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(out, sizeof out, "%.*g", prec, d);
+		if (strtod(out, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(out, sizeof out, "%.17g", d);
+	buf_adds(canon, out);
+	return (1);
+}
+
+/*
+ * A SET's members in the order of the column's definition, each once, as
+ * MySQL hands them back.  Returns 1, or 0 when a member is not the
+ * column's (the value then goes as it is).
+ */
+static int
+rec_set_canon(const struct schema_column *c, const char *val, size_t len,
+    struct buf *canon)
+{
+	const char	*p, *e, *end = val + len;
+	size_t		 i, n, start = canon->len;
+	uint64_t	 have = 0;
+
+	if (len == 0 || c->nvalues > 64)
+		return (0);
+	for (p = val; p <= end; p = e + 1) {
+		if ((e = memchr(p, ',', (size_t)(end - p))) == NULL)
+			e = end;
+		n = (size_t)(e - p);
+		for (i = 0; i < c->nvalues; i++) {
+			if (strlen(c->values[i]) == n &&
+			    memcmp(p, c->values[i], n) == 0)
+				break;
+		}
+		if (i == c->nvalues)
+			return (0);
+		have |= (uint64_t)1 << i;
+	}
+	for (i = 0; i < c->nvalues; i++) {
+		if ((have & ((uint64_t)1 << i)) == 0)
+			continue;
+		if (canon->len > start)
+			buf_addc(canon, ',');
+		buf_adds(canon, c->values[i]);
+	}
+	return (1);
+}
+
+/*
  * A key value as MySQL hands it back, so that one row has one Redis key:
  * a DECIMAL with all of its scale's places (1.5 is 1.50 in DECIMAL(6,2),
  * -0 is 0), a DATETIME with ' ' for 'T', a TIME with a two-digit hour,
  * both with all of their fsp's digits, an INET6 in short form, a UUID in
- * lower case, a CHAR without trailing spaces.  put's values are most of
+ * lower case, a CHAR without trailing spaces, a BINARY(N) padded with NUL
+ * bytes to N, a SET's members in the column's order.  put's values are most of
  * that already; ids given to get, verify and serve are not.  Appends to
  * canon and returns 1, or returns 0 when val goes as it is.
  */
@@ -1746,6 +1863,25 @@ rec_key_canon(const struct schema_column *c, const char *val, size_t len,
 			len--;
 		buf_add(canon, val, len);
 		return (1);
+	case SCHEMA_BINARY:
+		/* A BINARY(N) is padded with NUL bytes to N. */
+		if (strncmp(c->sql_type, "binary", 6) != 0 || len >= c->max_chars)
+			return (0);
+		buf_add(canon, val, len);
+		for (i = len; i < c->max_chars; i++)
+			buf_addc(canon, '\0');
+		return (1);
+	case SCHEMA_FLOAT:
+		/*
+		 * A DOUBLE by its value: 1, 1.0 and 1e0 are one row, and so
+		 * are 0 and -0.  (A FLOAT comes back from MySQL rounded to 6
+		 * digits, so its keys are left as they are.)
+		 */
+		if (strncmp(c->sql_type, "double", 6) != 0)
+			return (0);
+		return (rec_double_canon(val, len, canon));
+	case SCHEMA_SET:
+		return (rec_set_canon(c, val, len, canon));
 	case SCHEMA_OTHER:
 		if (strcmp(c->sql_type, "inet6") == 0)
 			return (record_inet6_canon(val, len, canon) == 0);

@@ -95,6 +95,28 @@ expect_status 65 "$WTC" --table pairs get 'x:y:z'
 expect_grep "id 'x:y:z' has more than 2 values joined by ':' for table 'pairs'" "$T/err"
 expect_status 65 "$WTC" --table pairs get 'x%zz:z'
 expect_grep "not followed by two hex digits" "$T/err"
+# One row, one key: a DOUBLE key by its value (1 and 1.0), a BINARY(N)
+# padded with NULs, a SET's members in the column's order.  Each pair was
+# two keys for one row, and get served the older.
+sql "CREATE TABLE kd (k DOUBLE PRIMARY KEY, v INT);
+    CREATE TABLE kb (k BINARY(4) PRIMARY KEY, v INT);
+    CREATE TABLE ks (k SET('a','b') PRIMARY KEY, v INT)"
+for t in kd kb ks; do expect_status 0 "$WTC" --table $t init; done
+expect_status 0 "$WTC" --table kd put --no-drain '{"k": 1, "v": 1}'
+expect_status 0 "$WTC" --table kd put --no-drain '{"k": 1.0, "v": 2}' '{"k": -0.0, "v": 3}' '{"k": 0.1, "v": 4}'
+expect_status 0 "$WTC" --table kb put --no-drain '{"k": "ab", "v": 1}'
+expect_status 0 "$WTC" --table kb put --no-drain '{"k": "ab\u0000\u0000", "v": 2}'
+expect_status 0 "$WTC" --table ks put --no-drain '{"k": "a,b", "v": 1}'
+expect_status 0 "$WTC" --table ks put --no-drain '{"k": "b,a", "v": 2}'
+for t in kd kb ks; do expect_status 0 "$WTC" --table $t drain --once; done
+assert_eq "$(rcli --scan --pattern 'kd:*' | sort | tr '\n' ' ')" "kd:0 kd:0.1 kd:1 " "double keys"
+assert_eq "$(rcli --scan --pattern 'ks:*' | tr '\n' ' ')" "ks:a,b " "set keys"
+assert_eq "$(rcli --scan --pattern 'kb:*' | wc -l)" 1 "binary keys"
+expect_status 0 "$WTC" --table kd get --json 1e0
+expect_grep '"v":2' "$T/out"
+expect_status 0 "$WTC" --table ks get --json b,a
+expect_grep '"v":2' "$T/out"
+for t in kd kb ks; do expect_status 0 "$WTC" --table $t verify; done
 
 # Redis down: read from MySQL with a warning.
 # ZEROFILL numbers come back from MySQL as 00042: read through, they are

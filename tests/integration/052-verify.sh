@@ -89,6 +89,15 @@ rcli HSET acct:1 status old >/dev/null
 expect_status 1 "$WTC" --table acct verify
 expect_grep "status: redis 'old', mysql 'new'" "$T/out"
 
+# A FLOAT is stored as the record gave it, and MySQL shows 6 digits of it:
+# not a difference (1.000004, 1234567 and 0.1234567 were).
+sql "CREATE TABLE fl (id INT PRIMARY KEY, f FLOAT)"
+expect_status 0 "$WTC" --table fl init
+expect_status 0 "$WTC" --table fl put --no-drain '{"id": 1, "f": 1.000004}' \
+    '{"id": 2, "f": 1234567}' '{"id": 3, "f": 0.1234567}'
+expect_status 0 "$WTC" --table fl drain --once
+expect_status 0 "$WTC" --table fl verify
+
 # A server down: 69.
 stop_redis
 expect_status 69 "$WTC" verify

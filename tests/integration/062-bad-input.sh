@@ -224,6 +224,21 @@ serve_alive
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID" || fail "serve did not exit 0 after SIGTERM"
 
+# A FLOAT or DOUBLE out of its range, or so close to zero that MySQL would
+# store 0, is refused at put: it was acknowledged, then dead-lettered
+# (1264) or stored as 0 while Redis kept the number.
+sql "CREATE TABLE fr (id INT PRIMARY KEY, f FLOAT, d DOUBLE, u FLOAT UNSIGNED)"
+expect_status 0 "$WTC" --table fr init
+expect_status 65 "$WTC" --table fr put --no-drain '{"id": 1, "d": 1e309}' \
+    '{"id": 2, "d": 1e-400}' '{"id": 3, "f": 1e-46}' '{"id": 4, "f": 3.5e38}' \
+    '{"id": 5, "u": -1}' '{"id": 6, "f": 3.4e38, "d": 1e308}' '{"id": 7, "f": 0.0, "d": 0e5}'
+expect_grep "field 'd' is out of range for double" "$T/err"
+expect_grep "field 'd' is too close to zero for double" "$T/err"
+expect_grep "field 'f' is too close to zero for float" "$T/err"
+expect_grep "field 'f' is out of range for float" "$T/err"
+expect_grep "field 'u' is out of range for float unsigned" "$T/err"
+expect_grep "2 accepted, 5 rejected" "$T/err"
+
 if [ -n "$BUGS" ]; then
 	fail "bad input mishandled:$BUGS"
 fi
