@@ -623,13 +623,15 @@ rec_check_float_range(struct rec_parser *ps, const struct schema_column *c,
 	int	 isfloat = strncmp(c->sql_type, "float", 5) == 0;
 	double	 d, max = isfloat ? FLT_MAX : DBL_MAX;
 	double	 min = isfloat ? FLT_MIN : DBL_MIN;
-	char	*t;
+	char	 small[64], *t = small;
 
-	t = xmalloc(len + 1);
+	if (len >= sizeof small)
+		t = xmalloc(len + 1);
 	memcpy(t, s, len);
 	t[len] = '\0';
 	d = strtod(t, NULL);
-	free(t);
+	if (t != small)
+		free(t);
 	if (isinf(d) || fabs(d) > max || (c->is_unsigned && d < 0))
 		return (err_set(ps->err, "field '%s' is out of range for %s",
 		    c->name, c->sql_type));
