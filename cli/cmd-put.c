@@ -213,8 +213,10 @@ put_source(struct put_state *ps, struct input *in, int validate_only)
 struct put_source_spec {
 	const char	*arg;		/* JSON text or file name */
 	int		 is_file;
-	int		 copied;	/* read from fd, a copy (--on-error=abort) */
+	int		 copied;	/* read from fd (--on-error=abort) */
 	int		 fd;
+	int		 limited;	/* read no more than limit bytes of it */
+	uint64_t	 limit;
 	char		 label[32];
 };
 
@@ -227,6 +229,8 @@ put_spec_name(const struct put_source_spec *s)
 static struct input *
 put_open(struct put_state *ps, struct put_source_spec *s, char **err)
 {
+	struct input	*in;
+
 	if (!s->is_file)
 		return (input_open_string(s->label, s->arg, ps->max_line));
 	if (s->copied) {
@@ -235,18 +239,25 @@ put_open(struct put_state *ps, struct put_source_spec *s, char **err)
 			    put_spec_name(s), strerror(errno));
 			return (NULL);
 		}
-		return (input_open_fd(s->fd, put_spec_name(s), ps->max_line,
-		    err));
+		if ((in = input_open_fd(s->fd, put_spec_name(s), ps->max_line,
+		    err)) != NULL && s->limited)
+			input_set_limit(in, s->limit);
+		return (in);
 	}
-	return (input_open_file(s->arg, ps->max_line, err));
+	if ((in = input_open_file(s->arg, ps->max_line, err)) != NULL &&
+	    s->limited)
+		input_set_limit(in, s->limit);
+	return (in);
 }
 
 /*
  * All or nothing reads every input twice: standard input, a pipe or a FIFO
  * is first copied to an unlinked temporary file in dir (it was read empty
- * the second time, and its records were checked but never written).  An
- * input that cannot be opened is left for put_open to report.  Returns 0,
- * or -1 after saying why.
+ * the second time, and its records were checked but never written), and a
+ * regular file is read both times up to the size it has now (lines
+ * appended between the passes were written unchecked).  An input
+ * that cannot be opened is left for put_open to report.  Returns 0, or -1
+ * after saying why.
  */
 static int
 put_copy_inputs(struct put_state *ps, struct put_source_spec *specs,
@@ -263,8 +274,11 @@ put_copy_inputs(struct put_state *ps, struct put_source_spec *specs,
 			continue;
 		if (strcmp(specs[i].arg, "-") == 0)
 			in = STDIN_FILENO;
-		else if ((stat(specs[i].arg, &st) == 0 && S_ISREG(st.st_mode)) ||
-		    (in = open(specs[i].arg, O_RDONLY | O_CLOEXEC)) == -1)
+		else if (stat(specs[i].arg, &st) == 0 && S_ISREG(st.st_mode)) {
+			specs[i].limited = 1;
+			specs[i].limit = (uint64_t)st.st_size;
+			continue;
+		} else if ((in = open(specs[i].arg, O_RDONLY | O_CLOEXEC)) == -1)
 			continue;
 		path = xasprintf("%s/input.XXXXXX", dir);
 		if ((fd = mkstemp(path)) == -1) {
@@ -306,7 +320,7 @@ put_close_copies(struct put_source_spec *specs, size_t nspecs)
 	for (i = 0; i < nspecs; i++) {
 		if (specs[i].copied)
 			close(specs[i].fd);
-		specs[i].copied = 0;
+		specs[i].copied = specs[i].limited = 0;
 	}
 }
 

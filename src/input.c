@@ -42,6 +42,8 @@ struct input {
 	char		*name;
 	int		 fd;		/* -1 for a string source */
 	int		 own_fd;
+	int		 limited;	/* read no more than limit bytes of fd */
+	uint64_t	 limit;
 	const char	*str;		/* string source, borrowed */
 	size_t		 str_len;
 	size_t		 str_off;
@@ -158,6 +160,13 @@ input_open_string(const char *label, const char *text, size_t max_item)
 	return (in);
 }
 
+void
+input_set_limit(struct input *in, uint64_t bytes)
+{
+	in->limited = 1;
+	in->limit = bytes;
+}
+
 const char *
 input_name(const struct input *in)
 {
@@ -193,9 +202,15 @@ input_read_raw(struct input *in, void *p, size_t n)
 		in->str_off += n;
 		return ((ssize_t)n);
 	}
+	if (in->limited && n > in->limit)
+		n = (size_t)in->limit;
+	if (n == 0)
+		return (0);
 	do
 		r = read(in->fd, p, n);
 	while (r < 0 && errno == EINTR);
+	if (r > 0 && in->limited)
+		in->limit -= (uint64_t)r;
 	return (r);
 }
 

@@ -23,6 +23,7 @@
 #define WTC_INPUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct input;
 
@@ -37,6 +38,8 @@ struct input;
 struct input	*input_open_file(const char *path, size_t max_item, char **err);
 struct input	*input_open_fd(int fd, const char *label, size_t max_item, char **err);
 struct input	*input_open_string(const char *label, const char *text, size_t max_item);
+/* Read no more than bytes of an fd source (a file as it was at a moment). */
+void		 input_set_limit(struct input *, uint64_t bytes);
 
 /*
  * Next item.  Returns 1 with *text, *len and *line (1-based line on which

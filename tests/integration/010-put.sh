@@ -85,6 +85,20 @@ printf '{"id": 990003, "name": "Fifo Three"}\n{"id": "x"}\n' >"$T/fifo" &
 expect_status 65 timeout 30 "$WTC" put --no-drain --on-error=abort -f "$T/fifo"
 expect_grep "$T/fifo:2: " "$T/err"
 assert_eq "$(rcli EXISTS users:990003)" 0 "nothing from a FIFO with a bad record"
+# A regular file is read twice up to the size it had at the start: lines
+# appended while put writes are not written unchecked (a bad one was found
+# after the rest had been written: exit 65).
+awk 'BEGIN { for (i = 1; i <= 150000; i++) printf "{\"id\": %d, \"name\": \"g%d\"}\n", 1000000 + i, i }' >"$T/grows.ndjson"
+"$WTC" put --no-drain --on-error=abort -f "$T/grows.ndjson" >"$T/grows.out" 2>&1 &
+gpid=$!
+EXTRA_PIDS="$EXTRA_PIDS $gpid"
+until [ "$(rcli EXISTS users:1000001)" = 1 ] || ! kill -0 "$gpid" 2>/dev/null; do sleep 0.01; done
+printf '{"id": 1999999, "name": 5}\n{"id": 1999998, "name": "appended"}\n' >>"$T/grows.ndjson"
+grc=0
+wait "$gpid" || grc=$?
+[ "$grc" = 0 ] || { cat "$T/grows.out" >&2; fail "put of a growing file: exit $grc"; }
+grep -q "150000 accepted, 0 rejected" "$T/grows.out" || fail "growing file: $(cat "$T/grows.out")"
+assert_eq "$(rcli EXISTS users:1999998)" 0 "a line appended after the start"
 
 # A JSON array argument, gzip'd input, --json summary.
 expect_status 0 "$WTC" put --no-drain --json '[{"name":"A1"},{"name":"A2","age":null}]'
