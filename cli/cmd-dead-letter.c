@@ -29,7 +29,8 @@ static const char dead_letter_usage[] =
 "  list    one line per dead letter: number, time, table, error, record\n"
 "  show N  the whole dead letter, indented\n"
 "  retry   write the records (all, or those numbered) again through Redis\n"
-"          and the spool, with new versions, and remove them from the file;\n"
+"          and the spool, with the versions they had, and remove them from\n"
+"          the file (a key written again since keeps its newer record);\n"
 "          records that no longer pass validation stay\n"
 "  purge   remove the dead letters (all, or those numbered)\n"
 "retry and purge wait up to --wait seconds for a running drainer to stop.\n"
@@ -253,6 +254,8 @@ dl_retry_table(struct dl *d, const char *table, unsigned char *marks,
 			rc = EXIT_DATA;
 			continue;
 		}
+		recs[n]->version = d->f.v[i].version;
+		recs[n]->flags |= RECORD_OWN_VERSION;
 		idx[n++] = i;	/* n <= j: compacting in place is safe */
 	}
 	if (n > 0 && ingest_write(ing, recs, n, &fail, &err) != 0) {
@@ -314,7 +317,7 @@ dl_retry(struct dl *d, int argc, char **argv)
 	}
 	if (d->requeued > 0 && deadletter_rewrite(&d->f, &err) != 0) {
 		cli_error(d->cli, "%s (the %llu records retried may be retried "
-		    "again later: harmless, they carry newer versions)", err,
+		    "again later: harmless, they carry the same versions)", err,
 		    (unsigned long long)d->requeued);
 		free(err);
 		rc = EXIT_IOERR;

@@ -670,6 +670,14 @@ ingest_stamp(struct ingest *ing, struct cache *c, struct record **recs,
 			record_set_id(recs[i], ing->id_next++);
 			recs[i]->flags |= RECORD_FRESH_ID;
 		}
+		/*
+		 * A dead letter retried keeps the version it was written
+		 * with: Redis and MySQL take it only where they hold nothing
+		 * newer of its key, so that it cannot undo a later write.
+		 */
+		if ((recs[i]->flags & RECORD_OWN_VERSION) != 0 &&
+		    recs[i]->version != 0)
+			continue;
 		ing->version_last = ingest_version_next(now, ing->version_last,
 		    ing->version_tag);
 		recs[i]->version = ing->version_last;

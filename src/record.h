@@ -64,6 +64,7 @@ struct record {
  */
 #define RECORD_FRESH_ID	0x1
 #define RECORD_REJECTED	0x2	/* the drain dead-lettered it */
+#define RECORD_OWN_VERSION 0x4	/* ingest keeps its version (a retry) */
 
 /* Maximum depth of nested JSON accepted in a JSON column. */
 #define RECORD_MAX_DEPTH 64
