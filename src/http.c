@@ -1322,18 +1322,6 @@ http_write(struct http_worker *w, struct http_req *req)
 	}
 }
 
-static int
-http_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /*
  * Decode %XX in place; with keep, leave %2F, %25 and %00 as they are, so
  * that a '/' inside a key's value does not split the path and a NUL does
@@ -1346,8 +1334,8 @@ http_unescape(char *s, int keep)
 	int	 hi, lo, v;
 
 	while (*r != '\0') {
-		if (r[0] == '%' && (hi = http_hexval(r[1])) >= 0 &&
-		    (lo = http_hexval(r[2])) >= 0) {
+		if (r[0] == '%' && (hi = hex_value((unsigned char)r[1])) >= 0 &&
+		    (lo = hex_value((unsigned char)r[2])) >= 0) {
 			v = hi * 16 + lo;
 			if (!keep || (v != '/' && v != '%' && v != 0)) {
 				*w++ = (char)v;

@@ -294,6 +294,15 @@ wait "$tok_PID" || fail "token server did not exit 0"
 fake_server() {
 	{
 		echo 'import http.server, json, sys'
+		cat <<'EOF2'
+def reply(h, status, obj, ctype="application/json"):
+    out = json.dumps(obj).encode() if ctype == "application/json" else obj
+    h.send_response(status)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(out)))
+    h.end_headers()
+    h.wfile.write(out)
+EOF2
 		cat
 		cat <<'EOF2'
 s = http.server.HTTPServer(("127.0.0.1", 0), H)
@@ -314,17 +323,9 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path == "/validate":    # a wtc serve from before it
-            self.send_response(404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", "22")
-            self.end_headers()
-            self.wfile.write(b'{"error": "not found"}')
+            reply(self, 404, {"error": "not found"})
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"OK")
+        reply(self, 200, b"OK", "text/html")
     def log_message(self, *a):
         pass
 EOF2
@@ -356,12 +357,7 @@ class H(http.server.BaseHTTPRequestHandler):
                 status = 422
                 results = [{}] * n
                 results[1] = {"error": "unknown field 'age'", "index": 1}
-        out = json.dumps({"results": results}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        reply(self, status, {"results": results})
     def log_message(self, *a):
         pass
 EOF2
@@ -398,12 +394,7 @@ class H(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return
         n = len(body.split(b"\n"))
-        out = json.dumps({"results": [{"id": i + 1} for i in range(n)]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        reply(self, 200, {"results": [{"id": i + 1} for i in range(n)]})
     def log_message(self, *a):
         pass
 EOF2
