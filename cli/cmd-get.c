@@ -12,6 +12,7 @@
 #include "db.h"
 #include "record.h"
 #include "schema.h"
+#include "spool.h"
 
 static const char get_usage[] =
 "usage: wtc get [options] ID...\n"
@@ -40,6 +41,7 @@ struct get_state {
 	char		*db_err;	/* why db is NULL */
 	int		 json;
 	int		 printed;
+	unsigned	 fill_ttl;	/* for copies of MySQL's rows, 0: none */
 };
 
 /*
@@ -168,7 +170,7 @@ get_one(struct get_state *gs, const char *id)
 	get_print(gs, rec);
 	if (gs->cache != NULL && cache_fill(gs->cache, gs->schema,
 	    gs->cli->cfg.prefix != NULL ? gs->cli->cfg.prefix : "", rec,
-	    &err) != 0) {
+	    gs->fill_ttl, &err) != 0) {
 		cli_error(gs->cli, "warning: cannot fill '%s' in redis: %s",
 		    key.data, err);
 		free(err);
@@ -194,6 +196,7 @@ get_run(struct cli *cli, int argc, char **argv)
 	};
 	extern const struct cmd	 cmd_get;
 	struct get_state	 gs;
+	struct spool_stats	 st;
 	struct redis_addr	 raddr;
 	struct mysql_addr	 maddr;
 	char			*err = NULL;
@@ -261,6 +264,17 @@ get_run(struct cli *cli, int argc, char **argv)
 		free(err);
 		err = NULL;
 	}
+
+	/*
+	 * Counted before MySQL is read: a row read while the spool holds
+	 * records may be older than one of them, and is filled into Redis
+	 * for CACHE_FILL_TTL seconds only (see cache_fill).
+	 */
+	memset(&st, 0, sizeof st);
+	if (spool_stat(cli->cfg.spool_dir, &st, &err) != 0 || st.records > 0)
+		gs.fill_ttl = CACHE_FILL_TTL;
+	free(err);
+	err = NULL;
 
 	rc = 0;
 	for (i = optind; i < argc; i++) {

@@ -183,14 +183,19 @@ static const char cache_raise_lua[] =
 	"end\n"
 	"return 0\n";
 
-/* KEYS[1]: key; ARGV: version, then field/value pairs. */
+/*
+ * KEYS[1]: key; ARGV: version, seconds to live (0: for good), then
+ * field/value pairs.  A write of the key later (put's DEL and HSET) makes
+ * it lasting again.
+ */
 static const char cache_fill_lua[] =
 	"local old = redis.call('HGET', KEYS[1], '" SCHEMA_VERSION_COLUMN "')\n"
 	"local v = ARGV[1]\n"
 	"if old and (#old > #v or (#old == #v and old >= v)) then return 0 end\n"
 	"redis.call('DEL', KEYS[1])\n"
 	"redis.call('HSET', KEYS[1], '" SCHEMA_VERSION_COLUMN "', v)\n"
-	"local s = 2\n"
+	"if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end\n"
+	"local s = 3\n"
 	"while s <= #ARGV do\n"
 	"  local e = s + 2 * " CACHE_XSTR(CACHE_UNPACK) " - 1\n"
 	"  if e > #ARGV then e = #ARGV end\n"
@@ -1378,29 +1383,32 @@ out:
 
 int
 cache_fill(struct cache *c, const struct schema *s, const char *prefix,
-    const struct record *rec, char **err)
+    const struct record *rec, unsigned ttl_s, char **err)
 {
 	struct buf		 key = BUF_INIT;
 	const char		**argv = NULL;
 	size_t			 *argvlen = NULL, i, k, nargs;
-	char			 ver[32];
+	char			 ver[32], ttl[16];
 	redisReply		*r = NULL;
 	int			 rc = -1;
 
 	if (cache_ready(c, err) != 0 ||
 	    record_key(rec, s, prefix, &key, err) != 0)
 		goto out;
-	nargs = 5 + 2 * rec->nfields;
+	nargs = 6 + 2 * rec->nfields;
 	argv = xreallocarray(NULL, nargs, sizeof *argv);
 	argvlen = xreallocarray(NULL, nargs, sizeof *argvlen);
 	snprintf(ver, sizeof ver, "%" PRIu64, rec->version);
+	snprintf(ttl, sizeof ttl, "%u", ttl_s);
 	argv[2] = "1";
 	argvlen[2] = 1;
 	argv[3] = key.data;
 	argvlen[3] = key.len;
 	argv[4] = ver;
 	argvlen[4] = strlen(ver);
-	k = 5;
+	argv[5] = ttl;
+	argvlen[5] = strlen(ttl);
+	k = 6;
 	for (i = 0; i < rec->nfields; i++) {
 		if (rec->fields[i].type == REC_NULL ||
 		    strcmp(rec->fields[i].name, SCHEMA_VERSION_COLUMN) == 0)

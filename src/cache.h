@@ -93,10 +93,14 @@ int		 cache_get(struct cache *, const struct schema *, const char *key,
  * version >= rec->version.  Not at the key an id was looked up by: MySQL
  * finds a row by spellings of its key that put never writes (01:00 for
  * 01:00:00, a UUID without dashes), and a key so spelt would be filled once
- * and left stale by every later write.
+ * and left stale by every later write.  ttl_s: seconds the copy lives (0:
+ * for good), for a row that a record still in the spool may be newer than:
+ * filled for good, it would outlive that record's landing in MySQL.
  */
+#define CACHE_FILL_TTL	30	/* seconds */
 int		 cache_fill(struct cache *, const struct schema *s,
-		    const char *prefix, const struct record *, char **err);
+		    const char *prefix, const struct record *, unsigned ttl_s,
+		    char **err);
 
 /*
  * Undo a cache_put whose records could not be made durable: delete each

@@ -547,6 +547,28 @@ http_spool_stat(struct http *h, struct spool_stats *st, char **err)
 	return (rc);
 }
 
+/*
+ * Whether the spool may hold records that MySQL does not have yet: some
+ * at the last count, writes accepted since, or no count at all.
+ */
+static int
+http_spool_pending(struct http *h)
+{
+	struct spool_stats	 st;
+	char			*err = NULL;
+	int			 pending;
+
+	if (http_spool_stat(h, &st, &err) != 0) {
+		free(err);
+		return (1);
+	}
+	pthread_mutex_lock(&h->stat_lock);
+	pending = st.records > 0 ||
+	    ATOMIC_GET(&h->accepted) != h->stat_accepted;
+	pthread_mutex_unlock(&h->stat_lock);
+	return (pending);
+}
+
 /* Read a whole small file; NULL if it cannot be read. */
 static char *
 http_read_small(const char *path, size_t max)
@@ -1384,6 +1406,7 @@ http_read(struct http_worker *w, struct http_req *req)
 	const char		*pk[16], *slash;
 	char			*table = NULL, *rest = NULL, *p, *err = NULL, *msg;
 	size_t			 npk = 0, i;
+	unsigned		 ttl;
 	int			 r, attempt;
 
 	slash = strchr(req->path + 1, '/');
@@ -1463,6 +1486,8 @@ http_read(struct http_worker *w, struct http_req *req)
 		free(err);
 		err = NULL;
 	}
+	/* Counted before MySQL is read: see cache_fill. */
+	ttl = http_spool_pending(h) ? CACHE_FILL_TTL : 0;
 	for (attempt = 0;; attempt++) {
 		if ((db = http_worker_db(w, &err)) != NULL &&
 		    (r = db_get(db, s, pk, NULL, &rec, &err)) >= 0)
@@ -1483,7 +1508,7 @@ http_read(struct http_worker *w, struct http_req *req)
 		http_prepare_error(w, req, MHD_HTTP_NOT_FOUND, "not found");
 		goto out;
 	}
-	if (c != NULL && cache_fill(c, s, h->prefix, rec, &err) != 0) {
+	if (c != NULL && cache_fill(c, s, h->prefix, rec, ttl, &err) != 0) {
 		http_log(h, "cannot fill '%s' in redis: %s", w->key.data, err);
 		http_worker_drop_cache(w);
 		free(err);

@@ -421,6 +421,13 @@ start_serve bl --listen 127.0.0.1:0 --no-drainer --no-access-log --max-backlog 2
 for i in 1 2 3; do
 	assert_eq "$(post '{"name": "B", "age": 1, "occupation": "b"}')" 200 "write $i under the backlog limit"
 done
+# No drainer, so the spool holds records MySQL does not have: a row read
+# from MySQL now may be older than one of them, and is filled for a while.
+stop_drainers
+sql "INSERT INTO users (id, name, age, occupation, _wtc_version) VALUES (2000000000, 'Behind', 5, 'x', 1)"
+assert_eq "$(req GET /users/2000000000)" 200 "read from mysql behind the spool"
+ttl=$(rcli TTL users:2000000000)
+[ "$ttl" -gt 0 ] && [ "$ttl" -le 30 ] || fail "a fill behind the spool: TTL $ttl"
 # At once, not once the spool's count is refreshed (every second): 20
 # writes in that second all got 200.  A bulk write, and a batch of
 # concurrent single writes, are held to the limit as well.

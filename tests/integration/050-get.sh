@@ -37,6 +37,21 @@ assert_eq "$(cat "$T/out")" '{"id":1,"name":"Ann Lee","age":30,"occupation":"Eng
 assert_eq "$(rcli HGET users:1 name)" "Ann Lee" "filled name"
 assert_eq "$(rcli HGET users:1 _wtc_version)" "$(sql "SELECT _wtc_version FROM users WHERE id = 1")" "filled version"
 assert_eq "$(rcli HEXISTS users:1 age)" "1" "filled age"
+assert_eq "$(rcli TTL users:1)" "-1" "filled for good: the spool is empty"
+
+# With a newer record still in the spool, MySQL's older row is filled for
+# a while only: filled for good, it outlived the record's landing and Redis
+# kept the older version (verify differed for ever).
+expect_status 0 "$WTC" put --no-drain '{"id": 1, "name": "Ann Newer", "age": 31, "occupation": "Engineer"}'
+rcli DEL users:1 >/dev/null
+expect_status 0 "$WTC" get --json 1
+expect_grep '"name":"Ann Lee"' "$T/out"
+ttl=$(rcli TTL users:1)
+[ "$ttl" -gt 0 ] && [ "$ttl" -le 30 ] || fail "a fill behind the spool: TTL $ttl"
+# A write of the key makes it lasting again.
+expect_status 0 "$WTC" put --no-drain '{"id": 1, "name": "Ann Lee", "age": 30, "occupation": "Engineer"}'
+assert_eq "$(rcli TTL users:1)" "-1" "written again"
+expect_status 0 "$WTC" drain --once
 
 # Redis is read first: a value only Redis holds (not drained) is what get shows.
 expect_status 0 "$WTC" put --no-drain '{"id": 2, "name": "Bob Roe", "age": 52}'
