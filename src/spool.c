@@ -335,6 +335,7 @@ struct spool_writer {
 	uint64_t	 durable;	/* last one covered by an fdatasync */
 	uint64_t	 size;		/* bytes of whole frames: the write offset */
 	uint64_t	 synced_size;
+	uint64_t	 published;	/* readers' limit: see writer_publish */
 	int		 zero_tail;	/* the segment is preallocated past size */
 	uint64_t	 zeroed;	/* bytes [0, zeroed) are written, not unwritten */
 	int		 syncing;	/* a thread is in fdatasync */
@@ -349,6 +350,40 @@ struct spool_writer {
 
 static pthread_mutex_t	 segment_name_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t		 segment_name_last;
+
+/*
+ * Readers land a live segment only up to its last fdatasync: what was
+ * written past it is not durable yet, and if the sync fails the write is
+ * reported failed and taken out of Redis, so MySQL must not get it either.
+ * The writer holds an open-file-description write lock over the segment
+ * from the synced size on (F_OFD_SETLK: closing another descriptor of the
+ * file does not drop it, as it would a POSIX lock), and moves its start up
+ * after each sync; readers ask where it starts (segment_synced).  A writer
+ * that died holds no lock, and what it wrote is read to its end as before.
+ * Without OFD locks readers read everything, as before.  start: lock from
+ * scratch (a new segment), else give up [published, synced_size).
+ */
+static void
+writer_publish(struct spool_writer *w, int start)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_whence = SEEK_SET;
+	if (start) {
+		fl.l_type = F_WRLCK;
+		fl.l_start = (off_t)w->synced_size;
+		fl.l_len = 0;
+	} else {
+		if (w->synced_size <= w->published)
+			return;
+		fl.l_type = F_UNLCK;
+		fl.l_start = (off_t)w->published;
+		fl.l_len = (off_t)(w->synced_size - w->published);
+	}
+	if (fcntl(w->fd, F_OFD_SETLK, &fl) == 0)
+		w->published = w->synced_size;
+}
 
 /* A new segment name; times are kept increasing within the process. */
 static char *
@@ -502,6 +537,7 @@ writer_start(struct spool_writer *w, char **err)
 	w->size = w->synced_size = w->zeroed = SPOOL_SEG_HDR;
 	w->zero_tail = zero_tail;
 	w->failed = 0;
+	writer_publish(w, 1);
 	rc = 0;
 out:
 	if (fd != -1) {
@@ -873,6 +909,7 @@ spool_sync(struct spool_writer *w, uint64_t seq, char **err)
 				w->durable = target;
 			if (tsize > w->synced_size)
 				w->synced_size = tsize;
+			writer_publish(w, 0);
 		} else
 			writer_sync_failed(w, e, NULL);
 		w->syncing = 0;
@@ -1375,12 +1412,31 @@ reader_open_seg(struct spool_reader *r, char **err)
 	return (1);
 }
 
+/*
+ * Where the synced part of a live segment ends (see writer_publish): 1 and
+ * *limit, or 0 when no writer says (it is gone, or has no OFD locks).
+ */
+static int
+segment_synced(int fd, uint64_t *limit)
+{
+	struct flock	 fl;
+
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_RDLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
+		return (0);
+	*limit = (uint64_t)fl.l_start;
+	return (1);
+}
+
 /* Read more of the segment into the window: 1 got some, 0 at end, -1. */
 static int
 reader_fill(struct spool_reader *r, char **err)
 {
 	struct spool_seg	*s = &r->segs[r->cur];
 	size_t			 ncap, want;
+	uint64_t		 limit, at;
 	ssize_t			 n;
 
 	if (r->start > 0) {
@@ -1407,6 +1463,14 @@ reader_fill(struct spool_reader *r, char **err)
 		want = r->want;
 	if (r->want < SPOOL_READ_CHUNK)
 		r->want *= 2;
+	/* Not past a live segment's last sync. */
+	if (!r->sealed && segment_synced(r->fd, &limit)) {
+		at = r->boff + r->end;
+		if (at >= limit)
+			return (0);
+		if (want > limit - at)
+			want = (size_t)(limit - at);
+	}
 	do
 		n = pread(r->fd, r->buf + r->end, want,
 		    (off_t)(r->boff + r->end));

@@ -76,6 +76,23 @@ expect_status 0 "$WTC" get 1
 expect_grep "name: new" "$T/out"
 assert_eq "$(rcli HGET users:1 name)" new "redis users:1 filled from mysql"
 
+# --- 2a. ... and a drainer running meanwhile does not land it either --------
+# The failing syncs take 2 s each; the drainer reads the live segment only
+# up to its last good sync (it landed the unsynced record before, so MySQL
+# held a write that put reported failed and Redis did not hold).
+"$WTC" drain --batch-ms 1 2>"$T/drain2a.err" &
+d2a=$!
+EXTRA_PIDS="$EXTRA_PIDS $d2a"
+printf '%s\n' '{"id": 31, "name": "failed", "age": 5, "occupation": "v"}' >"$T/one31"
+WTC_FAIL_FDATASYNC_DELAY_MS=2000 expect_status 74 failing 1,2 "$WTC" put --no-drain -f "$T/one31"
+expect_grep "the records were taken back out of redis" "$T/err"
+expect_status 0 "$WTC" put --no-drain '{"id": 32, "name": "after", "age": 5}'
+landed32() { [ "$(sql 'SELECT COUNT(*) FROM users WHERE id = 32')" = 1 ]; }
+wait_until 20 landed32 || { cat "$T/drain2a.err" >&2; fail "the running drainer landed nothing"; }
+kill_wait "$d2a"
+assert_eq "$(sql 'SELECT COUNT(*) FROM users WHERE id = 31')" 0 "row 31 of the failed write"
+assert_eq "$(rcli EXISTS users:31)" 0 "users:31 in redis"
+
 # --- 2b. Taking back spares a newer write of the same key --------------------
 # The first failed sync takes 3 s; meanwhile another put replaces id 40.
 # Then the retry fails too, and the undo must leave that newer write alone.
