@@ -194,7 +194,7 @@ drain_main(struct cli *cli, int argc, char **argv)
 			if ((rc = drain_number(cli, "idle-exit", optarg, 1,
 			    86400 * 365, &v)) != 0)
 				return (rc);
-			opts.idle_exit_ms = (unsigned)(v * 1000);
+			opts.idle_exit_ms = v * 1000;
 			break;
 		case OPT_RETRY_FOR:
 			if ((rc = drain_number(cli, "retry-for", optarg, 0,
@@ -242,7 +242,8 @@ drain_main(struct cli *cli, int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	opts.retry_for_ms = (unsigned)(retry_for * 1000);
+	/* 0 is "try once", as put's --retry-for (0 is "for ever" to drain_run). */
+	opts.retry_for_ms = retry_for > 0 ? retry_for * 1000 : 1;
 	opts.log = drain_log_line;
 	opts.log_arg = cli;
 	start = now_ms();

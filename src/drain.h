@@ -54,9 +54,9 @@ struct drain_opts {
 	unsigned	 batch_max;	/* records per batch; default 10000 */
 	unsigned	 batch_ms;	/* max wait to fill a batch; default 10 */
 	int		 once;		/* drain what is there and return */
-	unsigned	 idle_exit_ms;	/* 0: never exit when idle */
+	uint64_t	 idle_exit_ms;	/* 0: never exit when idle */
 	int		 mysql_timeout_s; /* default 5 */
-	unsigned	 retry_for_ms;	/* with once: give up after transient failures
+	uint64_t	 retry_for_ms;	/* with once: give up after transient failures
 					   lasting this long; 0 = retry forever */
 	drain_log_cb	*log;
 	void		*log_arg;

@@ -237,6 +237,14 @@ assert_eq "$(sql 'SELECT name FROM users WHERE id = 880003')" Ro "row drained on
 assert_eq "$(cat "$WTC_SPOOL/dead-letter.ndjson" 2>/dev/null | wc -l)" "$dl_before" "dead letters"
 
 # Usage errors.
+# Seconds past 2^32 ms are not cut short (about 50 days was 0.7 s), and
+# --retry-for 0 is "try once", as for put (it was "for ever").
+bad="mysql://wtc@localhost/wtc?socket=$T/nosuch.sock"
+expect_status 0 "$WTC" put --no-drain '{"name": "waits"}'
+expect_status 75 timeout 20 "$WTC" --mysql "$bad" drain --once --retry-for 0
+timeout 3 "$WTC" --mysql "$bad" drain --once --retry-for 4294968 2>/dev/null && fail "--retry-for 4294968 gave up at once"
+[ $? = 124 ] || fail "--retry-for 4294968 gave up within 3 s"
+expect_status 0 "$WTC" drain --once
 expect_status 64 "$WTC" drain --batch 0
 expect_status 64 "$WTC" drain --bogus
 expect_status 64 "$WTC" drain extra-arg
