@@ -205,7 +205,7 @@ get_run(struct cli *cli, int argc, char **argv)
 	memset(&gs, 0, sizeof gs);
 	gs.cli = cli;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_JSON:
 			gs.json = 1;

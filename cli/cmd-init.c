@@ -66,8 +66,10 @@ init_run(struct cli *cli, int argc, char **argv)
 		return (EXIT_USAGE);
 	}
 	if ((database = addr.database) == NULL) {
-		cli_error(cli, "the mysql url '%s' names no database",
-		    cli->cfg.mysql_url);
+		err = config_url_redact(cli->cfg.mysql_url);
+		cli_error(cli, "the mysql url '%s' names no database", err);
+		free(err);
+		err = NULL;
 		config_mysql_addr_release(&addr);
 		return (EXIT_USAGE);
 	}

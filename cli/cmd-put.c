@@ -684,7 +684,7 @@ put_run(struct cli *cli, int argc, char **argv)
 	specs = xcalloc((size_t)argc + 1, sizeof *specs);
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:f:qv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:qv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			specs[nspecs].arg = optarg;

@@ -35,6 +35,21 @@ static const struct config_key config_keys[] = {
 	    offsetof(struct config, mysql_option_file) },
 };
 #define CONFIG_NKEYS (sizeof config_keys / sizeof config_keys[0])
+_Static_assert(CONFIG_NKEYS <= sizeof ((struct config *)0)->from,
+    "struct config's from[] has a slot per key");
+
+/* Where the setting at offset came from. */
+static int
+config_from(const struct config *c, size_t offset)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NKEYS; i++) {
+		if (config_keys[i].offset == offset)
+			return (c->from[i]);
+	}
+	return (CONFIG_FROM_DEFAULT);
+}
 
 static char **
 config_slot(struct config *c, const struct config_key *k)
@@ -113,8 +128,10 @@ config_read_file(struct config *c, const char *path, char **err)
 			    lineno, key);
 			goto out;
 		}
-		if (*config_slot(c, &config_keys[i]) == NULL)
+		if (*config_slot(c, &config_keys[i]) == NULL) {
 			*config_slot(c, &config_keys[i]) = xstrdup(value);
+			c->from[i] = CONFIG_FROM_FILE;
+		}
 	}
 	if (ferror(f)) {
 		err_set(err, "cannot read config file '%s': %s", path,
@@ -158,9 +175,13 @@ config_resolve(struct config *c, char **err)
 
 	for (i = 0; i < CONFIG_NKEYS; i++) {
 		slot = config_slot(c, &config_keys[i]);
-		if (*slot == NULL && (env = getenv(config_keys[i].env)) != NULL &&
-		    *env != '\0')
+		if (*slot != NULL)
+			c->from[i] = CONFIG_FROM_FLAG;
+		else if ((env = getenv(config_keys[i].env)) != NULL &&
+		    *env != '\0') {
 			*slot = xstrdup(env);
+			c->from[i] = CONFIG_FROM_ENV;
+		}
 	}
 
 	if (c->config_file == NULL)
@@ -184,6 +205,11 @@ config_resolve(struct config *c, char **err)
 	}
 	if (*c->table == '\0')
 		return (err_set(err, "table name is empty"));
+	/* Redis keys are PREFIXTABLE:KEY: a ':' would share another table's keys. */
+	if (strchr(c->table, ':') != NULL)
+		return (err_set(err, "table name '%s' has a ':', which would "
+		    "mix its Redis keys with those of table '%.*s'", c->table,
+		    (int)strcspn(c->table, ":"), c->table));
 	return (0);
 }
 
@@ -199,6 +225,45 @@ config_default_spool(void)
 	if ((env = getenv("HOME")) != NULL && *env != '\0')
 		return (xasprintf("%s/.local/state/wtc/spool", env));
 	return (NULL);
+}
+
+/*
+ * url with its password (user:PASSWORD@ and ?password=) replaced by "***",
+ * for messages: a URL from the environment or the config file may carry one.
+ */
+char *
+config_url_redact(const char *url)
+{
+	struct buf	 b = BUF_INIT;
+	const char	*p, *q, *end, *at = NULL, *colon, *amp, *r;
+
+	if ((p = strstr(url, "://")) == NULL)
+		p = url;
+	else
+		p += 3;
+	q = strchr(p, '?');
+	end = q != NULL ? q : p + strlen(p);
+	for (r = p; r < end; r++)
+		if (*r == '@')
+			at = r;
+	colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (colon != NULL) {
+		buf_add(&b, url, (size_t)(colon + 1 - url));
+		buf_adds(&b, "***");
+		buf_add(&b, at, (size_t)(end - at));
+	} else
+		buf_add(&b, url, (size_t)(end - url));
+	for (r = q; r != NULL && *r != '\0'; r = amp) {
+		amp = strchr(r + 1, '&');
+		if (strncmp(r + 1, "password=", 9) == 0) {
+			buf_add(&b, r, 10);
+			buf_adds(&b, "***");
+		} else
+			buf_add(&b, r, amp != NULL ? (size_t)(amp - r) :
+			    strlen(r));
+	}
+	buf_addc(&b, '\0');
+	return (buf_detach(&b, NULL));
 }
 
 /* Decode %XX escapes of s[0..len) into a new string. */
@@ -328,7 +393,7 @@ int
 config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 {
 	const char	*p, *slash, *q;
-	char		*user = NULL, *path, *dbs;
+	char		*user = NULL, *path, *dbs, *safe;
 	size_t		 len;
 
 	memset(a, 0, sizeof *a);
@@ -381,8 +446,11 @@ config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 	return (0);
 bad:
 	config_redis_addr_release(a);
-	return (err_set(err, "invalid redis url '%s' (expected "
-	    "redis://host:port/db or unix:///path)", url));
+	safe = config_url_redact(url);
+	err_set(err, "invalid redis url '%s' (expected "
+	    "redis://host:port/db or unix:///path)", safe);
+	free(safe);
+	return (-1);
 }
 
 void
@@ -399,7 +467,7 @@ int
 config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 {
 	const char	*p, *slash, *q;
-	char		*nt, *end;
+	char		*nt, *end, *safe;
 	unsigned long	 v;
 	size_t		 len;
 
@@ -435,9 +503,12 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 			    errno != 0 || v > 86400) {
 				free(nt);
 				config_mysql_addr_release(a);
-				return (err_set(err, "invalid mysql url '%s': "
+				safe = config_url_redact(url);
+				err_set(err, "invalid mysql url '%s': "
 				    "net-timeout must be a number of seconds "
-				    "from 0 to 86400", url));
+				    "from 0 to 86400", safe);
+				free(safe);
+				return (-1);
 			}
 			a->net_timeout_s = (int)v;
 			free(nt);
@@ -449,9 +520,12 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 	return (0);
 bad:
 	config_mysql_addr_release(a);
-	return (err_set(err, "invalid mysql url '%s' (expected "
+	safe = config_url_redact(url);
+	err_set(err, "invalid mysql url '%s' (expected "
 	    "mysql://[user@]host[:port]/database or "
-	    "mysql://[user@]localhost/database?socket=/path)", url));
+	    "mysql://[user@]localhost/database?socket=/path)", safe);
+	free(safe);
+	return (-1);
 }
 
 void
@@ -471,7 +545,10 @@ config_redis_addr(const struct config *c, struct redis_addr *a, char **err)
 {
 	if (config_parse_redis_url(c->redis_url, a, err) != 0)
 		return (-1);
-	if (c->redis_password != NULL) {
+	/* A password in the URL stands against one from a weaker source. */
+	if (c->redis_password != NULL && (a->password == NULL ||
+	    config_from(c, offsetof(struct config, redis_password)) >=
+	    config_from(c, offsetof(struct config, redis_url)))) {
 		free(a->password);
 		a->password = xstrdup(c->redis_password);
 	}
@@ -483,11 +560,15 @@ config_mysql_addr(const struct config *c, struct mysql_addr *a, char **err)
 {
 	if (config_parse_mysql_url(c->mysql_url, a, err) != 0)
 		return (-1);
-	if (c->mysql_password != NULL) {
+	if (c->mysql_password != NULL && (a->password == NULL ||
+	    config_from(c, offsetof(struct config, mysql_password)) >=
+	    config_from(c, offsetof(struct config, mysql_url)))) {
 		free(a->password);
 		a->password = xstrdup(c->mysql_password);
 	}
-	if (c->mysql_option_file != NULL) {
+	if (c->mysql_option_file != NULL && (a->option_file == NULL ||
+	    config_from(c, offsetof(struct config, mysql_option_file)) >=
+	    config_from(c, offsetof(struct config, mysql_url)))) {
 		free(a->option_file);
 		a->option_file = xstrdup(c->mysql_option_file);
 	}

@@ -43,7 +43,14 @@ struct config {
 	char	*redis_password;
 	char	*mysql_password;
 	char	*mysql_option_file;
+	/* Where each setting came from (config.c's key order): CONFIG_FROM_*. */
+	unsigned char	 from[8];
 };
+
+#define CONFIG_FROM_DEFAULT	0
+#define CONFIG_FROM_FILE	1
+#define CONFIG_FROM_ENV		2
+#define CONFIG_FROM_FLAG	3
 
 #define CONFIG_DEFAULT_REDIS_URL "redis://127.0.0.1:6379"
 #define CONFIG_DEFAULT_MYSQL_URL "mysql://127.0.0.1:3306/wtc"
@@ -76,6 +83,9 @@ void	 config_mysql_addr_release(struct mysql_addr *);
 /* Both parsed, with the passwords and option file applied from c. */
 int	 config_redis_addr(const struct config *, struct redis_addr *, char **err);
 int	 config_mysql_addr(const struct config *, struct mysql_addr *, char **err);
+
+/* A copy of url with its password replaced by "***", for messages. */
+char	*config_url_redact(const char *url);
 
 /* True when url carries a password (cli refuses those on the command line). */
 int	 config_url_has_password(const char *url);

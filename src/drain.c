@@ -1754,7 +1754,7 @@ drain_child(const struct config *cfg, const char *exe)
 			 arg2[] = "--background", arg3[] = "--idle-exit",
 			 arg4[] = "2";
 	char		*argv[] = { arg0, arg1, arg2, arg3, arg4, NULL };
-	char		*spool, *conf = NULL, *log;
+	char		*spool, *conf = NULL, *optfile = NULL, *log;
 	sigset_t	 none;
 	int		 fd;
 
@@ -1771,13 +1771,17 @@ drain_child(const struct config *cfg, const char *exe)
 	if (cfg->config_file != NULL &&
 	    (conf = realpath(cfg->config_file, NULL)) == NULL)
 		conf = xstrdup(cfg->config_file);
+	if (cfg->mysql_option_file != NULL &&
+	    (optfile = realpath(cfg->mysql_option_file, NULL)) == NULL)
+		optfile = xstrdup(cfg->mysql_option_file);
 	drain_setenv("WTC_REDIS_URL", cfg->redis_url);
 	drain_setenv("WTC_MYSQL_URL", cfg->mysql_url);
 	drain_setenv("WTC_SPOOL", spool);
 	drain_setenv("WTC_TABLE", cfg->table);
 	drain_setenv("WTC_PREFIX", cfg->prefix);
 	drain_setenv("WTC_CONFIG", conf);
-	drain_setenv("WTC_MYSQL_OPTION_FILE", cfg->mysql_option_file);
+	/* Absolute: the drainer works in '/'. */
+	drain_setenv("WTC_MYSQL_OPTION_FILE", optfile);
 
 	log = xasprintf("%s/%s", spool, DRAIN_LOG_FILE);
 	if ((fd = open("/dev/null", O_RDWR)) == -1 || dup2(fd, 0) == -1)

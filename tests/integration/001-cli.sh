@@ -92,4 +92,21 @@ assert_eq "$(sed -n 3p "$T/comp.out")" "retry" "complete a dead-letter action"
 # drain --wait is a flag (options follow it); dead-letter --wait takes seconds.
 assert_eq "$(sed -n 4p "$T/comp.out")" "--once" "complete after drain --wait"
 assert_eq "$(sed -n 5p "$T/comp.out")" "" "no option as dead-letter --wait's value"
+
+# A URL that cannot be used is named without its password (it came from
+# the environment or the config file, and was printed whole).
+WTC_MYSQL_URL='mysql://app:s3cret@db.example:99999/wtc' expect_status 64 "$WTC" init -n
+expect_grep "invalid mysql url 'mysql://app:***@db.example:99999/wtc'" "$T/err"
+WTC_MYSQL_URL='mysql://app:s3cret@db.example' expect_status 64 "$WTC" init -n
+expect_grep "names no database" "$T/err"
+WTC_REDIS_URL='unix:///run/redis.sock?password=s3cret&db=x' expect_status 64 "$WTC" get 1
+expect_grep "password=***&db=x" "$T/err"
+expect_status 64 "$WTC" --mysql 'mysql://app:s3/cret@db.example/wtc' init -n
+for f in "$T/err" "$T/out"; do
+	! grep -q 's3/\{0,1\}cret' "$f" || fail "a password in a message: $(cat "$f")"
+done
+# A ':' in a table name would share another table's Redis keys
+# (t's eu:5 and t:eu's 5 are both t:eu:5).
+expect_status 64 "$WTC" --table 't:eu' init -n
+expect_grep "table name 't:eu' has a ':', which would mix its Redis keys with those of table 't'" "$T/err"
 exit 0

@@ -225,6 +225,36 @@ expect_status 0 "$WTC" drain --once
 expect_status 0 "$WTC" --table bk verify
 expect_grep "verified 44 keys: 0 differ" "$T/out"
 
+# Options after the records, as before them (they were records: written
+# to users, and --table and its value reported as bad JSON).
+sql "CREATE TABLE opt_after (id INT PRIMARY KEY, name VARCHAR(20))"
+expect_status 0 "$WTC" --table opt_after init
+expect_status 0 "$WTC" put '{"id": 1, "name": "after"}' --table opt_after --no-drain
+assert_eq "$(rcli HGET opt_after:1 name)" after "written to the table named after it"
+expect_status 0 "$WTC" get 1 --table opt_after --json
+expect_grep '"name":"after"' "$T/out"
+
+# Flags win over the environment, which wins over the config file, for a
+# password or an option file inside a URL too (the file's won); and a
+# relative option file still works for put's background drainer, which
+# runs in '/' (it could not log in, and retried for ever).
+printf '[client]\npassword=%s\n' "$DB_PASSWORD" >"$T/good.cnf"
+printf '[client]\npassword=wrong\n' >"$T/bad.cnf"
+chmod 600 "$T/good.cnf" "$T/bad.cnf"
+printf 'mysql-option-file = %s\nmysql-password = wrong\n' "$T/bad.cnf" >"$T/prec.conf"
+(
+	unset WTC_MYSQL_PASSWORD
+	url=$WTC_MYSQL_URL
+	expect_status 0 env -u WTC_MYSQL_URL "$WTC" --config "$T/prec.conf" \
+	    --mysql "$url&option-file=$T/good.cnf" get 1
+	WTC_MYSQL_URL="mysql://wtc:$DB_PASSWORD@localhost/wtc?socket=$MARIADB_SOCK" \
+	    expect_status 0 "$WTC" --config "$T/prec.conf" get 1
+	cd "$T"
+	WTC_MYSQL_OPTION_FILE=good.cnf expect_status 0 "$WTC" put '{"id": 4100, "name": "relative"}'
+	landed4100() { [ "$(sql 'SELECT COUNT(*) FROM users WHERE id = 4100')" = 1 ]; }
+	wait_until 30 landed4100 || fail "a relative option file: the background drainer landed nothing"
+)
+
 # A Redis ACL user named in the URL authenticates as that user (the user
 # was dropped, and AUTH went to the default user).  Last: the default user
 # gets a password here.
