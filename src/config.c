@@ -375,6 +375,36 @@ config_query(const char *q, const char *name)
 	return (NULL);
 }
 
+/*
+ * The first parameter of query q not in names (a NULL-terminated list), as
+ * *bad and *badlen; 0 when all are known.  A typo ("bd" for "db") was
+ * silently ignored, and the default used.
+ */
+static int
+config_query_unknown(const char *q, const char *const *names,
+    const char **bad, size_t *badlen)
+{
+	const char	*p, *amp;
+	size_t		 len, i;
+
+	for (p = q; p != NULL && *p != '\0'; p = amp != NULL ? amp + 1 : NULL) {
+		amp = strchr(p, '&');
+		len = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		for (i = 0; names[i] != NULL; i++) {
+			if (len > strlen(names[i]) &&
+			    strncmp(p, names[i], strlen(names[i])) == 0 &&
+			    p[strlen(names[i])] == '=')
+				break;
+		}
+		if (names[i] == NULL) {
+			*bad = p;
+			*badlen = strcspn(p, "=&");
+			return (1);
+		}
+	}
+	return (0);
+}
+
 static int
 config_parse_db_number(const char *s, int *db)
 {
@@ -392,9 +422,11 @@ config_parse_db_number(const char *s, int *db)
 int
 config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 {
-	const char	*p, *slash, *q;
+	static const char *const redis_params[] = { "db", "user", "password",
+			    NULL };
+	const char	*p, *slash, *q, *bp;
 	char		*user = NULL, *path, *dbs, *safe;
-	size_t		 len;
+	size_t		 len, blen;
 
 	memset(a, 0, sizeof *a);
 	a->port = 6379;
@@ -405,6 +437,12 @@ config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 		if (len == 0 || *p != '/')
 			goto bad;
 		a->path = config_unescape(p, len);
+		if (q != NULL && config_query_unknown(q + 1, redis_params, &bp,
+		    &blen)) {
+			config_redis_addr_release(a);
+			return (err_set(err, "redis url: unknown parameter "
+			    "'%.*s' (known: db, user, password)", (int)blen, bp));
+		}
 		if (q != NULL && (dbs = config_query(q + 1, "db")) != NULL) {
 			if (config_parse_db_number(dbs, &a->db) != 0) {
 				free(dbs);
@@ -466,10 +504,12 @@ config_redis_addr_release(struct redis_addr *a)
 int
 config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 {
-	const char	*p, *slash, *q;
+	static const char *const mysql_params[] = { "socket", "option-file",
+			    "net-timeout", NULL };
+	const char	*p, *slash, *q, *bp;
 	char		*nt, *end, *safe;
 	unsigned long	 v;
-	size_t		 len;
+	size_t		 len, blen;
 
 	memset(a, 0, sizeof *a);
 	a->net_timeout_s = -1;
@@ -492,6 +532,13 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 		len = q != NULL ? (size_t)(q - slash - 1) : strlen(slash + 1);
 		if (len > 0)
 			a->database = config_unescape(slash + 1, len);
+	}
+	if (q != NULL && config_query_unknown(q + 1, mysql_params, &bp,
+	    &blen)) {
+		config_mysql_addr_release(a);
+		return (err_set(err, "mysql url: unknown parameter '%.*s' "
+		    "(known: socket, option-file, net-timeout)", (int)blen,
+		    bp));
 	}
 	if (q != NULL) {
 		a->socket = config_query(q + 1, "socket");
@@ -571,6 +618,13 @@ config_mysql_addr(const struct config *c, struct mysql_addr *a, char **err)
 	    config_from(c, offsetof(struct config, mysql_url)))) {
 		free(a->option_file);
 		a->option_file = xstrdup(c->mysql_option_file);
+	}
+	/* As the mysql client's --defaults-file: a file that is not there is an error. */
+	if (a->option_file != NULL && access(a->option_file, R_OK) != 0) {
+		err_set(err, "cannot read mysql option file '%s': %s",
+		    a->option_file, strerror(errno));
+		config_mysql_addr_release(a);
+		return (-1);
 	}
 	return (0);
 }

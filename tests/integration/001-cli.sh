@@ -105,6 +105,14 @@ expect_status 64 "$WTC" --mysql 'mysql://app:s3/cret@db.example/wtc' init -n
 for f in "$T/err" "$T/out"; do
 	! grep -q 's3/\{0,1\}cret' "$f" || fail "a password in a message: $(cat "$f")"
 done
+# An unknown URL parameter (a typo) is refused, not ignored, and so is an
+# option file that is not there (it was skipped: "Access denied").
+expect_status 64 "$WTC" --redis 'unix:///run/redis.sock?bd=3' get 1
+expect_grep "redis url: unknown parameter 'bd' (known: db, user, password)" "$T/err"
+expect_status 64 "$WTC" --mysql 'mysql://u@localhost/wtc?socket=/x&net_timeout=5' get 1
+expect_grep "mysql url: unknown parameter 'net_timeout'" "$T/err"
+WTC_MYSQL_OPTION_FILE=/no/such.cnf expect_status 64 "$WTC" get 1
+expect_grep "cannot read mysql option file '/no/such.cnf': No such file or directory" "$T/err"
 # A ':' in a table name would share another table's Redis keys
 # (t's eu:5 and t:eu's 5 are both t:eu:5).
 expect_status 64 "$WTC" --table 't:eu' init -n
