@@ -96,6 +96,7 @@ config_read_file(struct config *c, const char *path, char **err)
 	size_t		 cap = 0, i;
 	ssize_t		 n;
 	unsigned long	 lineno = 0;
+	unsigned	 seen = 0;	/* keys read, by index */
 	int		 rc = -1;
 
 	if ((f = fopen(path, "re")) == NULL)
@@ -128,6 +129,13 @@ config_read_file(struct config *c, const char *path, char **err)
 			    lineno, key);
 			goto out;
 		}
+		/* Twice: which one counts would be a guess. */
+		if ((seen & (1u << i)) != 0) {
+			err_set(err, "%s:%lu: '%s' is set a second time", path,
+			    lineno, key);
+			goto out;
+		}
+		seen |= 1u << i;
 		if (*config_slot(c, &config_keys[i]) == NULL) {
 			*config_slot(c, &config_keys[i]) = xstrdup(value);
 			c->from[i] = CONFIG_FROM_FILE;

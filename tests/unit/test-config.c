@@ -214,6 +214,19 @@ test_precedence(void **state)
 	assert_int_equal(config_resolve(&c, &err), -1);
 	assert_non_null(strstr(err, ":2: unknown setting 'colour'"));
 	free(err);
+	err = NULL;
+	config_release(&c);
+
+	/* A key set twice: which one counts would be a guess. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write_all(fd, "table = t\ntable = u\n", 20), 0);
+	close(fd);
+	config_init(&c);
+	c.config_file = xstrdup(path);
+	assert_int_equal(config_resolve(&c, &err), -1);
+	assert_non_null(strstr(err, ":2: 'table' is set a second time"));
+	free(err);
 	config_release(&c);
 	unlink(path);
 	unsetenv("WTC_SPOOL");
