@@ -271,7 +271,7 @@ get_run(struct cli *cli, int argc, char **argv)
 	 * for CACHE_FILL_TTL seconds only (see cache_fill).
 	 */
 	memset(&st, 0, sizeof st);
-	if (spool_stat(cli->cfg.spool_dir, &st, &err) != 0 || st.records > 0)
+	if (spool_stat(cli->cfg.spool_dir, &st, NULL, &err) != 0 || st.records > 0)
 		gs.fill_ttl = CACHE_FILL_TTL;
 	free(err);
 	err = NULL;

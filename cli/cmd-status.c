@@ -268,7 +268,7 @@ status_run(struct cli *cli, int argc, char **argv)
 		return (rc);
 	dir = cli->cfg.spool_dir;
 
-	if (spool_stat(dir, &st, &err) != 0) {
+	if (spool_stat(dir, &st, record_written_us, &err) != 0) {
 		cli_error(cli, "%s", err);
 		free(err);
 		return (EXIT_IOERR);

@@ -708,7 +708,7 @@ verify_run(struct cli *cli, int argc, char **argv)
 	buf_printf(&v.keyhead, "%s%s:", v.prefix, cli->cfg.table);
 
 	/* Records still in the spool are not in MySQL yet. */
-	if (!force && spool_stat(cli->cfg.spool_dir, &st, &err) == 0 &&
+	if (!force && spool_stat(cli->cfg.spool_dir, &st, NULL, &err) == 0 &&
 	    st.records > 0)
 		cli_error(cli, "warning: %llu record%s still waiting to be "
 		    "drained; run 'wtc drain --once' first (comparing anyway: "

@@ -263,21 +263,6 @@ drain_remove_pid(struct drain *d)
 	d->pid_written = 0;
 }
 
-/*
- * A version's time in microseconds, for the lag: put stamps
- * (µs << 12 | tag), the cache plain µs; 0 if it looks like neither.
- */
-static uint64_t
-drain_version_us(uint64_t v)
-{
-	const uint64_t	lo = 1000000000000000ULL, hi = 100000000000000000ULL;
-
-	if ((v >> 12) >= lo && (v >> 12) < hi)
-		return (v >> 12);
-	if (v >= lo && v < hi)
-		return (v);
-	return (0);
-}
 
 /* Write DIR/drain.state if due (or force): see drain.h. */
 static void
@@ -302,7 +287,7 @@ drain_state(struct drain *d, int force)
 		d->rate_landed = st->landed;
 	}
 	real = now_us_real();
-	if ((t = drain_version_us(d->oldest_ver)) != 0 &&
+	if ((t = record_version_us(d->oldest_ver)) != 0 &&
 	    t < real)
 		lag = (real - t) / 1000;
 
@@ -1363,7 +1348,7 @@ drain_unhold(struct drain *d, struct drain_table *t, char **err)
 	d->o.once = once;
 	d->rd = main_rd;
 	spool_reader_free(rd);
-	if (rc == 0 && (spool_stat(path, &ss, err) != 0 ||
+	if (rc == 0 && (spool_stat(path, &ss, NULL, err) != 0 ||
 	    (ss.records == 0 && spool_destroy(path, err) != 0)))
 		rc = -1;
 	if (rc == 0 && ss.records > 0)
@@ -1502,7 +1487,7 @@ drain_idle_exit(struct drain *d)
 	char			*err = NULL;
 	int			 r;
 
-	if (spool_stat(d->dir, &ss, &err) != 0) {
+	if (spool_stat(d->dir, &ss, NULL, &err) != 0) {
 		drain_log(d, "%s", err);
 		free(err);
 		return (0);
@@ -1521,7 +1506,7 @@ drain_idle_exit(struct drain *d)
 		d->dlfd = -1;
 	}
 
-	if (spool_stat(d->dir, &ss, &err) != 0) {
+	if (spool_stat(d->dir, &ss, NULL, &err) != 0) {
 		drain_log(d, "%s", err);
 		free(err);
 		return (1);
@@ -1667,7 +1652,7 @@ drain_run(const struct config *cfg, const struct drain_opts *opts,
 			    "behind: records landed since it may land again");
 	}
 	if (d.o.idle_exit_ms == 0 || d.lockfd != -1 || d.gave_up) {
-		if (spool_stat(d.dir, &ss, &e) != 0) {
+		if (spool_stat(d.dir, &ss, NULL, &e) != 0) {
 			drain_log(&d, "%s", e);
 			free(e);
 		} else

@@ -526,7 +526,8 @@ http_spool_stat(struct http *h, struct spool_stats *st, char **err)
 	if (refresh) {
 		memset(&fresh, 0, sizeof fresh);
 		accepted = ATOMIC_GET(&h->accepted);
-		rc = spool_stat(ingest_spool_dir(h->ing), &fresh, &e);
+		rc = spool_stat(ingest_spool_dir(h->ing), &fresh,
+		    record_written_us, &e);
 		pthread_mutex_lock(&h->stat_lock);
 		h->stat = fresh;
 		h->stat_accepted = accepted;
@@ -1698,7 +1699,7 @@ http_metrics(struct http_worker *w, struct http_req *req)
 	    "Of those, records held while their table cannot take them.",
 	    (double)st.held);
 	http_metric(&w->out, "wtc_spool_oldest_age_seconds", "gauge",
-	    "Age of the oldest spool segment holding records.", age);
+	    "Age of the oldest record waiting in the spool.", age);
 	http_drain_state(h, &ds);
 	http_metric(&w->out, "wtc_drain_landed_total", "counter",
 	    "Records the drainer landed in MySQL.", ds.landed);

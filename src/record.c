@@ -2048,6 +2048,32 @@ record_encode(const struct record *rec, struct buf *out)
 	}
 }
 
+uint64_t
+record_version_us(uint64_t v)
+{
+	const uint64_t	lo = 1000000000000000ULL, hi = 100000000000000000ULL;
+
+	if ((v >> 12) >= lo && (v >> 12) < hi)
+		return (v >> 12);
+	if (v >= lo && v < hi)
+		return (v);
+	return (0);
+}
+
+uint64_t
+record_written_us(const void *data, size_t size)
+{
+	const unsigned char	*b = data;
+	uint64_t		 v = 0;
+	int			 i;
+
+	if (size < 9 || b[0] != RECORD_FORMAT)
+		return (0);
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | b[1 + i];
+	return (record_version_us(v));
+}
+
 /*
  * Read a varint at *pp; -1 when cut short, longer than 64 bits, or not in
  * the shortest form (a last byte of 0 after others): record_encode writes

@@ -157,6 +157,13 @@ void		 record_encode(const struct record *, struct buf *out);
 void		 record_encode_all(struct record *const *, size_t n,
 		    struct buf *out, const void **p, size_t *len);
 int		 record_decode(const void *, size_t, struct record **out, char **err);
+/*
+ * The time in a version (µs since the epoch: put stamps µs << 12 | tag, a
+ * row from MySQL may hold plain µs), 0 when it is neither.
+ */
+uint64_t	 record_version_us(uint64_t version);
+/* The time of an encoded record's version, 0 if unknown (a spool_time_fn). */
+uint64_t	 record_written_us(const void *, size_t);
 
 /* Bind a decoded record's fields to schema columns by name (sets col; -1 if absent). */
 void		 record_bind(struct record *, const struct schema *);

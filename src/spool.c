@@ -2044,11 +2044,13 @@ out:
 }
 
 static int
-spool_stat_one(const char *dir, struct spool_stats *st, char **err)
+spool_stat_one(const char *dir, struct spool_stats *st, spool_time_fn *when,
+    int held, char **err)
 {
 	struct spool_reader	*r;
 	const void		*p;
 	size_t			 len;
+	uint64_t		 seg, t;
 	int			 rv, rc = -1;
 
 	r = reader_new(dir, 1, NULL, NULL);
@@ -2063,9 +2065,18 @@ spool_stat_one(const char *dir, struct spool_stats *st, char **err)
 	if (reader_load_checkpoint(r, err) != 0 || reader_list(r, err) != 0)
 		goto out;
 	for (r->cur = 0; r->cur < r->nsegs; r->cur++) {
+		seg = name_time(r->segs[r->cur].name);
 		while ((rv = reader_read_seg(r, &p, &len, NULL, err)) == 1) {
-			if (st->records++ == 0)
-				st->oldest_us = name_time(r->segs[r->cur].name);
+			/*
+			 * A record waits from when it was written: not before
+			 * its segment began (a retried dead letter keeps an old
+			 * time), but a held one from its first write.
+			 */
+			t = when != NULL ? when(p, len) : 0;
+			if (t == 0 || (!held && t < seg))
+				t = seg;
+			if (st->records++ == 0 || t < st->oldest_us)
+				st->oldest_us = t;
 			st->bytes += len;
 		}
 		reader_close_seg(r);
@@ -2208,7 +2219,8 @@ out:
 }
 
 int
-spool_stat(const char *dir, struct spool_stats *st, char **err)
+spool_stat(const char *dir, struct spool_stats *st, spool_time_fn *when,
+    char **err)
 {
 	struct spool_stats	 hs;
 	char			**tables, *path;
@@ -2216,13 +2228,14 @@ spool_stat(const char *dir, struct spool_stats *st, char **err)
 	int			 rc = 0;
 
 	memset(st, 0, sizeof *st);
-	if (spool_stat_one(dir, st, err) != 0 ||
+	if (spool_stat_one(dir, st, when, 0, err) != 0 ||
 	    spool_held_tables(dir, &tables, &n, err) != 0)
 		return (-1);
 	for (i = 0; i < n; i++) {
 		memset(&hs, 0, sizeof hs);
 		path = spool_held_dir(dir, tables[i]);
-		if (rc == 0 && (rc = spool_stat_one(path, &hs, err)) == 0) {
+		if (rc == 0 &&
+		    (rc = spool_stat_one(path, &hs, when, 1, err)) == 0) {
 			st->segments += hs.segments;
 			st->records += hs.records;
 			st->bytes += hs.bytes;

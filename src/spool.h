@@ -164,12 +164,19 @@ struct spool_stats {
 	uint64_t	 segments;
 	uint64_t	 records;	/* whole frames past the checkpoint */
 	uint64_t	 bytes;		/* their payload bytes */
-	uint64_t	 oldest_us;	/* creation time of the oldest segment with records, 0 if none */
+	uint64_t	 oldest_us;	/* when the oldest waiting record was written, 0 if none */
 	uint64_t	 damaged;	/* damaged regions seen */
 	uint64_t	 held;		/* of records, those in DIR/held-* */
 };
 /* Counts DIR's own segments and those of its held-<table> spools. */
-int		 spool_stat(const char *dir, struct spool_stats *, char **err);
+/*
+ * The time a record's payload was written (µs since the epoch), or 0 if it
+ * does not say: lets spool_stat date the oldest record rather than its
+ * segment (record_written_us).  NULL: segments' times only.
+ */
+typedef uint64_t spool_time_fn(const void *payload, size_t len);
+int		 spool_stat(const char *dir, struct spool_stats *,
+		    spool_time_fn *when, char **err);
 
 /*
  * Held spools.  spool_held_dir: the path of table's (caller frees; the

@@ -987,7 +987,7 @@ test_stat(void **state)
 	int			 i;
 
 	missing = xasprintf("%s/none", dir);
-	assert_int_equal(spool_stat(missing, &st, &err), 0);
+	assert_int_equal(spool_stat(missing, &st, NULL, &err), 0);
 	assert_int_equal(st.records, 0);
 	free(missing);
 
@@ -998,7 +998,7 @@ test_stat(void **state)
 		bytes += make_record(rec, sizeof rec, "a", i);
 	for (i = 0; i < 200; i++)
 		bytes += make_record(rec, sizeof rec, "b", i);
-	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(spool_stat(dir, &st, NULL, &err), 0);
 	assert_int_equal(st.segments, 2);
 	assert_int_equal(st.records, 500);
 	assert_int_equal(st.bytes, bytes);
@@ -1019,7 +1019,7 @@ test_stat(void **state)
 		assert_int_equal(spool_read(r, &p, &len, &pos, &err), 1);
 	assert_int_equal(spool_commit(r, &pos, &err), 0);
 	spool_reader_free(r);
-	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(spool_stat(dir, &st, NULL, &err), 0);
 	assert_int_equal(st.segments, 1);
 	assert_int_equal(st.records, 150);
 	assert_int_equal(st.bytes, bytes - half_bytes);
@@ -1027,7 +1027,7 @@ test_stat(void **state)
 	/* A damaged frame is not counted, the region is. */
 	path = seg_path(dir, 0);
 	flip_byte(path, file_size(path) - 3);
-	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(spool_stat(dir, &st, NULL, &err), 0);
 	assert_int_equal(st.records, 149);
 	assert_int_equal(st.damaged, 1);
 	free(path);
@@ -1581,7 +1581,7 @@ test_zero_tail(void **state)
 		assert_int_equal(ftruncate(fd, 3 << 20), 0);
 		close(fd);
 
-		assert_int_equal(spool_stat(dir, &st, &err), 0);
+		assert_int_equal(spool_stat(dir, &st, NULL, &err), 0);
 		assert_int_equal(st.segments, 1);
 		assert_int_equal(st.records, which == 3 ? 11 : 10);
 		assert_int_equal(st.damaged, which == 3 ? 1 : 0);
@@ -1686,7 +1686,7 @@ test_kill9_prealloc(void **state)
 	}
 
 	t0 = now_s();
-	assert_int_equal(spool_stat(dir, &st, &err), 0);
+	assert_int_equal(spool_stat(dir, &st, NULL, &err), 0);
 	t1 = now_s();
 	assert_true(st.records >= (uint64_t)acked);
 	assert_int_equal(st.damaged, 0);
