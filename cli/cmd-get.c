@@ -145,7 +145,7 @@ get_one(struct get_state *gs, const char *id)
 			rc = 0;
 			goto out;
 		}
-		if (r == -1) {
+		if (r < 0) {
 			cli_error(gs->cli, "%s", err);
 			rc = EXIT_UNAVAILABLE;
 			goto out;

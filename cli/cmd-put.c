@@ -825,6 +825,7 @@ put_run(struct cli *cli, int argc, char **argv)
 	if (ingest_schema_cached(ps.ing))
 		cli_info(cli, "mysql is unreachable: validating against the "
 		    "schema cached in '%s'", ingest_spool_dir(ps.ing));
+	ps.start_ms = ps.last_progress_ms = now_ms();
 	if (ps.abort_mode && put_copy_inputs(&ps, specs, nspecs,
 	    ingest_spool_dir(ps.ing)) != 0) {
 		ps.fatal = EXIT_IOERR;
@@ -832,7 +833,6 @@ put_run(struct cli *cli, int argc, char **argv)
 	}
 	ps.batch = xcalloc(ps.batch_max, sizeof *ps.batch);
 	ps.progress = isatty(STDERR_FILENO);
-	ps.start_ms = ps.last_progress_ms = now_ms();
 
 	/* All or nothing: a first pass validates everything, writing nothing. */
 	for (pass = ps.abort_mode ? 0 : 1; pass < 2 && ps.fatal == 0; pass++) {

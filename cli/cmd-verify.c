@@ -323,6 +323,24 @@ verify_show(struct buf *b, const struct rec_field *f)
 	buf_adds(b, n < f->len ? "...'" : "'");
 }
 
+/*
+ * A key of the table that holds no hash (a stray SET, say): a difference,
+ * not a reason to stop (it was exit 69, and the keys after it unchecked).
+ */
+static void
+verify_not_hash(struct verify *v, const char *key, size_t keylen)
+{
+	v->checked++;
+	v->differ++;
+	if (!v->cli->quiet) {
+		printf("not a hash in redis: ");
+		verify_put_key(key, keylen);
+		putchar('\n');
+	}
+	free(v->err);
+	v->err = NULL;
+}
+
 /* Compare one key's two sides (either may be NULL) and report. */
 static void
 verify_compare(struct verify *v, const char *key, size_t keylen,
@@ -467,9 +485,14 @@ verify_key(struct verify *v, const char *key, size_t len, int from_user)
 	const char	**pk = NULL;
 	size_t		*pklen = NULL;
 	char		*copy = NULL, *err = NULL;
-	int		 rc = -1;
+	int		 rc = -1, got;
 
-	if (cache_get(v->cache, v->s, key, len, &r, &v->err) == -1)
+	if ((got = cache_get(v->cache, v->s, key, len, &r, &v->err)) == -2) {
+		verify_not_hash(v, key, len);
+		rc = 0;
+		goto out;
+	}
+	if (got == -1)
 		goto out;
 	if (verify_key_pk(v, key, len, &copy, &pk, &pklen, &err) != 0) {
 		/* Not a key wtc could have written: MySQL cannot hold it. */
@@ -525,22 +548,30 @@ verify_row(void *arg, struct record *m)
 	struct record	*r = NULL;
 	struct buf		 key = BUF_INIT;
 	struct cache_key	 look, *hit;
-	int			 rc = -1;
+	int			 rc = -1, got;
 
 	if (record_key(m, v->s, v->prefix, &key, &v->err) != 0)
 		goto out;
-	if (v->want > 0) {
-		verify_reservoir(v, key.data, key.len);
-		rc = 0;
-		goto out;
-	}
 	look.data = key.data;
 	look.len = key.len;
 	hit = bsearch(&look, v->rkeys, v->nrkeys, sizeof *v->rkeys,
 	    verify_keycmp);
+	if (v->want > 0) {
+		/* A key Redis also holds is in the reservoir's stream already. */
+		if (hit == NULL)
+			verify_reservoir(v, key.data, key.len);
+		rc = 0;
+		goto out;
+	}
 	if (hit != NULL)
 		v->seen[hit - v->rkeys] = 1;
-	if (cache_get(v->cache, v->s, key.data, key.len, &r, &v->err) == -1)
+	if ((got = cache_get(v->cache, v->s, key.data, key.len, &r,
+	    &v->err)) == -2) {
+		verify_not_hash(v, key.data, key.len);
+		rc = 0;
+		goto out;
+	}
+	if (got == -1)
 		goto out;
 	verify_compare(v, key.data, key.len, r, m);
 	rc = 0;

@@ -1333,6 +1333,10 @@ cache_get(struct cache *c, const struct schema *s, const char *key,
 	if (r->type != REDIS_REPLY_ARRAY) {
 		err_set(err, "redis refused to read '%s': %s", key,
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		/* The key holds something else: Redis itself is fine. */
+		if (r->type == REDIS_REPLY_ERROR &&
+		    strncmp(r->str, "WRONGTYPE", 9) == 0)
+			rc = -2;
 		goto out;
 	}
 	if (r->elements == 0) {

@@ -82,7 +82,8 @@ int		 cache_put_overlap(struct cache *, const struct schema *,
 /*
  * Read the record at key (the whole key, prefix included).  Returns 1 with
  * *out (fields as REC_STR, version set, bound to the schema when one is
- * given), 0 when absent, -1 on error.
+ * given), 0 when absent, -1 on error, -2 (with *err) when the key holds
+ * something other than a hash.
  */
 int		 cache_get(struct cache *, const struct schema *, const char *key,
 		    size_t keylen, struct record **out, char **err);

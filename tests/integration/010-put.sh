@@ -255,6 +255,12 @@ printf 'mysql-option-file = %s\nmysql-password = wrong\n' "$T/bad.cnf" >"$T/prec
 	wait_until 30 landed4100 || fail "a relative option file: the background drainer landed nothing"
 )
 
+# A summary after an input that cannot be copied gives the time put took
+# (it gave the machine's uptime: the clock started after the copy).
+expect_status 74 "$WTC" put --no-drain --on-error=abort --json -f "$T"
+python3 -c 'import json,sys; s = json.loads(sys.stdin.readline()); assert s["seconds"] < 60, s' <"$T/out" ||
+    fail "summary time: $(cat "$T/out")"
+
 # A Redis ACL user named in the URL authenticates as that user (the user
 # was dropped, and AUTH went to the default user).  Last: the default user
 # gets a password here.

@@ -36,6 +36,17 @@ assert_eq "$(cat "$T/out")" "" "quiet output"
 # A sample as big as the table must catch it too.
 expect_status 1 "$WTC" verify --sample 100000
 expect_grep "differs: users:3 (age: redis '30', mysql '99')" "$T/out"
+# --sample N checks N keys (a key both sides hold was drawn twice, and a
+# sample of the whole table checked about two thirds of it).
+expect_status 1 "$WTC" verify --sample "$n"
+expect_grep "verified $n keys: 1 differ" "$T/out"
+# A key of the table that is not a hash is a difference, and the others
+# are still checked (verify stopped there with exit 69).
+rcli SET users:999999 stray >/dev/null
+expect_status 1 "$WTC" verify
+expect_grep "not a hash in redis: users:999999" "$T/out"
+expect_grep "verified $((n + 1)) keys: 2 differ" "$T/out"
+rcli DEL users:999999 >/dev/null
 
 # Set it back through wtc: equal again (a put, drained).
 expect_status 0 "$WTC" put --no-drain '{"id": 3, "name": "Cy Doe", "age": 30}'
