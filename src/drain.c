@@ -1568,10 +1568,13 @@ drain_loop(struct drain *d)
 				drain_saved(d, spool_save(d->rd, &err), &err);
 			}
 			if (d->o.idle_exit_ms > 0 &&
-			    now - last_read >= d->o.idle_exit_ms &&
 			    now - last_check >= DRAIN_IDLE_CHECK_MS) {
 				last_check = now;
-				if (drain_idle_exit(d))
+				/* The time runs from the last writer, too. */
+				if (drain_live_writer(d->dir))
+					last_read = now;
+				else if (now - last_read >= d->o.idle_exit_ms &&
+				    drain_idle_exit(d))
 					break;
 			}
 			drain_nap(idle_ms);
