@@ -430,7 +430,7 @@ dead_letter_run(struct cli *cli, int argc, char **argv)
 			break;
 		case '?':
 		case ':':
-			return (cli_bad_option(cli, argv, ch));
+			return (cli_bad_option(cli, argv, ch, longopts));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_dead_letter, ch,
 			    optarg)) > 1)

@@ -209,7 +209,7 @@ drain_main(struct cli *cli, int argc, char **argv)
 			break;
 		case '?':
 		case ':':
-			return (cli_bad_option(cli, argv, ch));
+			return (cli_bad_option(cli, argv, ch, longopts));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_drain, ch,
 			    optarg)) > 1)

@@ -212,7 +212,7 @@ get_run(struct cli *cli, int argc, char **argv)
 			break;
 		case '?':
 		case ':':
-			return (cli_bad_option(cli, argv, ch));
+			return (cli_bad_option(cli, argv, ch, longopts));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_get, ch, optarg)) > 1)
 				return (rc);

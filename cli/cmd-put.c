@@ -751,7 +751,7 @@ put_run(struct cli *cli, int argc, char **argv)
 		case '?':
 		case ':':
 			free(specs);
-			return (cli_bad_option(cli, argv, ch));
+			return (cli_bad_option(cli, argv, ch, longopts));
 		default:
 			if ((rc = cli_common_option(cli, &cmd_put, ch, optarg)) > 1) {
 				free(specs);

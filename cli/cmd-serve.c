@@ -427,7 +427,7 @@ serve_run(struct cli *cli, int argc, char **argv)
 			break;
 		case '?':
 		case ':':
-			return (cli_bad_option(cli, argv, ch));
+			return (cli_bad_option(cli, argv, ch, longopts));
 		default:
 			rc = cli_common_option(cli, &cmd_serve, ch, optarg);
 			if (rc == 1)

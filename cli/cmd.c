@@ -98,9 +98,12 @@ cli_usage_error(struct cli *cli, const char *fmt, ...)
 }
 
 int
-cli_bad_option(struct cli *cli, char **argv, int ch)
+cli_bad_option(struct cli *cli, char **argv, int ch,
+    const struct option *longopts)
 {
+	struct buf	 b = BUF_INIT;
 	const char	*arg;
+	size_t		 len, n = 0, i;
 	int		 is_long;
 
 	arg = optind > 0 ? argv[optind - 1] : "?";
@@ -121,6 +124,21 @@ cli_bad_option(struct cli *cli, char **argv, int ch)
 		    "before a negative id)", optopt));
 	if (!is_long && optopt != 0)
 		return (cli_usage_error(cli, "unknown option '-%c'", optopt));
+	/* getopt_long says '?' for an abbreviation of several options too. */
+	len = strcspn(arg + 2, "=");
+	for (i = 0; is_long && len > 0 && longopts[i].name != NULL; i++) {
+		if (strncmp(longopts[i].name, arg + 2, len) != 0)
+			continue;
+		buf_printf(&b, "%s--%s", n++ == 0 ? "" : ", ",
+		    longopts[i].name);
+	}
+	if (n > 1) {
+		cli_usage_error(cli, "option '%.*s' is ambiguous: %s",
+		    (int)len + 2, arg, b.data);
+		buf_release(&b);
+		return (EXIT_USAGE);
+	}
+	buf_release(&b);
 	return (cli_usage_error(cli, "unknown option '%s'", arg));
 }
 

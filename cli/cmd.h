@@ -100,7 +100,8 @@ void	 cli_warn_cb(void *arg, const char *msg);
 /* Print "wtc CMD: <msg>" and "Try 'wtc help CMD'."; returns EXIT_USAGE. */
 int	 cli_usage_error(struct cli *, const char *, ...) WTC_PRINTF(2, 3);
 /* Print an unknown/bad option message produced by getopt; returns EXIT_USAGE. */
-int	 cli_bad_option(struct cli *, char **argv, int ch);
+int	 cli_bad_option(struct cli *, char **argv, int ch,
+	    const struct option *longopts);
 
 /*
  * Read a bearer token: the first line of path, without CR/LF; the file must

@@ -29,7 +29,7 @@ main(int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:qv", longopts, NULL)) != -1) {
 		if (ch == '?' || ch == ':')
-			return (cli_bad_option(&cli, argv, ch));
+			return (cli_bad_option(&cli, argv, ch, longopts));
 		if ((rc = cli_common_option(&cli, NULL, ch, optarg)) > 1)
 			return (rc);
 	}
