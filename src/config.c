@@ -551,6 +551,20 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 	if (q != NULL) {
 		a->socket = config_query(q + 1, "socket");
 		a->option_file = config_query(q + 1, "option-file");
+		/*
+		 * The drainer put starts runs in '/', and the next put may
+		 * start one from elsewhere: a relative path would name
+		 * another file there.
+		 */
+		if ((a->socket != NULL && a->socket[0] != '/') ||
+		    (a->option_file != NULL && a->option_file[0] != '/')) {
+			safe = config_url_redact(url);
+			err_set(err, "invalid mysql url '%s': socket and "
+			    "option-file must be absolute paths", safe);
+			free(safe);
+			config_mysql_addr_release(a);
+			return (-1);
+		}
 		if ((nt = config_query(q + 1, "net-timeout")) != NULL) {
 			errno = 0;
 			v = strtoul(nt, &end, 10);

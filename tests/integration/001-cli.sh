@@ -113,6 +113,10 @@ expect_status 64 "$WTC" --mysql 'mysql://u@localhost/wtc?socket=/x&net_timeout=5
 expect_grep "mysql url: unknown parameter 'net_timeout'" "$T/err"
 WTC_MYSQL_OPTION_FILE=/no/such.cnf expect_status 64 "$WTC" get 1
 expect_grep "cannot read mysql option file '/no/such.cnf': No such file or directory" "$T/err"
+# A relative socket or option file in the URL would name another file in
+# put's background drainer, which runs in '/'.
+expect_status 64 "$WTC" --mysql 'mysql://u@localhost/wtc?socket=run/my.sock' get 1
+expect_grep "socket and option-file must be absolute paths" "$T/err"
 # An abbreviation of several options is named as such (it was "unknown").
 expect_status 64 "$WTC" put --re x
 expect_grep "option '--re' is ambiguous: --redis, --remote, --retry-for" "$T/err"
