@@ -143,6 +143,12 @@ struct http_loop {
 	struct MHD_Daemon	*daemon;
 	int			 epfd;		/* MHD's epoll fd, wakefd, listen_fd */
 	int			 wakefd;	/* eventfd: connections resumed */
+	/*
+	 * The listening socket, copied before the thread starts: http_stop
+	 * closes h->listen_fd once the loop has quiesced, while the loop
+	 * still tells its events apart (a data race on h's).
+	 */
+	int			 listen_fd;
 	int			 woken;		/* atomic: wakefd written, not yet read */
 	pthread_t		 thread;
 	int			 started;
@@ -1917,9 +1923,9 @@ http_loop_listen(struct http_loop *lp, int on)
 		return;
 	memset(&ev, 0, sizeof ev);
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-	ev.data.fd = lp->h->listen_fd;
+	ev.data.fd = lp->listen_fd;
 	if (epoll_ctl(lp->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
-	    lp->h->listen_fd, &ev) == 0)
+	    lp->listen_fd, &ev) == 0)
 		lp->accepting = on;
 }
 
@@ -1940,7 +1946,7 @@ http_loop_accept(struct http_loop *lp)
 
 	while (lp->nconn < lp->share) {
 		len = sizeof ss;
-		fd = accept4(h->listen_fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(lp->listen_fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -2079,7 +2085,7 @@ http_loop_main(void *arg)
 			ms = HTTP_ACCEPT_RETRY_MS;
 		n = epoll_wait(lp->epfd, ev, 3, ms);
 		for (i = 0; i < n; i++) {
-			if (ev[i].data.fd == h->listen_fd) {
+			if (ev[i].data.fd == lp->listen_fd) {
 				if (lp->accepting)
 					http_loop_accept(lp);
 				continue;
@@ -2561,6 +2567,7 @@ http_loop_setup(struct http_loop *lp, char **err)
 	di = MHD_get_daemon_info(lp->daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (di == NULL)
 		return (err_set(err, "cannot get the http server's epoll fd"));
+	lp->listen_fd = lp->h->listen_fd;
 	if ((lp->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		return (err_set(err, "cannot set up an i/o thread: %s",
