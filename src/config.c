@@ -274,6 +274,19 @@ config_url_redact(const char *url)
 	return (buf_detach(&b, NULL));
 }
 
+/* "invalid KIND url 'URL'WHY" in *err, the URL without its password; -1. */
+static int
+config_url_error(char **err, const char *kind, const char *url,
+    const char *why)
+{
+	char	*safe;
+
+	safe = config_url_redact(url);
+	err_set(err, "invalid %s url '%s'%s", kind, safe, why);
+	free(safe);
+	return (-1);
+}
+
 /* Decode %XX escapes of s[0..len) into a new string. */
 static char *
 config_unescape(const char *s, size_t len)
@@ -367,6 +380,15 @@ config_parse_authority(const char *s, size_t len, char **user, char **password,
 }
 
 /* Find "name=value" in a query string; returns a new string or NULL. */
+/* Whether the query parameter p[0..len) is "name=...". */
+static int
+config_param_is(const char *p, size_t len, const char *name)
+{
+	size_t	nlen = strlen(name);
+
+	return (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=');
+}
+
 static char *
 config_query(const char *q, const char *name)
 {
@@ -376,7 +398,7 @@ config_query(const char *q, const char *name)
 	while (p != NULL && *p != '\0') {
 		amp = strchr(p, '&');
 		len = amp != NULL ? (size_t)(amp - p) : strlen(p);
-		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+		if (config_param_is(p, len, name))
 			return (config_unescape(p + nlen + 1, len - nlen - 1));
 		p = amp != NULL ? amp + 1 : NULL;
 	}
@@ -399,9 +421,7 @@ config_query_unknown(const char *q, const char *const *names,
 		amp = strchr(p, '&');
 		len = amp != NULL ? (size_t)(amp - p) : strlen(p);
 		for (i = 0; names[i] != NULL; i++) {
-			if (len > strlen(names[i]) &&
-			    strncmp(p, names[i], strlen(names[i])) == 0 &&
-			    p[strlen(names[i])] == '=')
+			if (config_param_is(p, len, names[i]))
 				break;
 		}
 		if (names[i] == NULL) {
@@ -433,7 +453,7 @@ config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 	static const char *const redis_params[] = { "db", "user", "password",
 			    NULL };
 	const char	*p, *slash, *q, *bp;
-	char		*user = NULL, *path, *dbs, *safe;
+	char		*user = NULL, *path, *dbs;
 	size_t		 len, blen;
 
 	memset(a, 0, sizeof *a);
@@ -492,11 +512,8 @@ config_parse_redis_url(const char *url, struct redis_addr *a, char **err)
 	return (0);
 bad:
 	config_redis_addr_release(a);
-	safe = config_url_redact(url);
-	err_set(err, "invalid redis url '%s' (expected "
-	    "redis://host:port/db or unix:///path)", safe);
-	free(safe);
-	return (-1);
+	return (config_url_error(err, "redis", url, " (expected "
+	    "redis://host:port/db or unix:///path)"));
 }
 
 void
@@ -515,7 +532,7 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 	static const char *const mysql_params[] = { "socket", "option-file",
 			    "net-timeout", NULL };
 	const char	*p, *slash, *q, *bp;
-	char		*nt, *end, *safe;
+	char		*nt, *end;
 	unsigned long	 v;
 	size_t		 len, blen;
 
@@ -558,12 +575,9 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 		 */
 		if ((a->socket != NULL && a->socket[0] != '/') ||
 		    (a->option_file != NULL && a->option_file[0] != '/')) {
-			safe = config_url_redact(url);
-			err_set(err, "invalid mysql url '%s': socket and "
-			    "option-file must be absolute paths", safe);
-			free(safe);
 			config_mysql_addr_release(a);
-			return (-1);
+			return (config_url_error(err, "mysql", url, ": socket "
+			    "and option-file must be absolute paths"));
 		}
 		if ((nt = config_query(q + 1, "net-timeout")) != NULL) {
 			errno = 0;
@@ -572,12 +586,9 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 			    errno != 0 || v > 86400) {
 				free(nt);
 				config_mysql_addr_release(a);
-				safe = config_url_redact(url);
-				err_set(err, "invalid mysql url '%s': "
-				    "net-timeout must be a number of seconds "
-				    "from 0 to 86400", safe);
-				free(safe);
-				return (-1);
+				return (config_url_error(err, "mysql", url,
+				    ": net-timeout must be a number of seconds "
+				    "from 0 to 86400"));
 			}
 			a->net_timeout_s = (int)v;
 			free(nt);
@@ -589,12 +600,9 @@ config_parse_mysql_url(const char *url, struct mysql_addr *a, char **err)
 	return (0);
 bad:
 	config_mysql_addr_release(a);
-	safe = config_url_redact(url);
-	err_set(err, "invalid mysql url '%s' (expected "
+	return (config_url_error(err, "mysql", url, " (expected "
 	    "mysql://[user@]host[:port]/database or "
-	    "mysql://[user@]localhost/database?socket=/path)", safe);
-	free(safe);
-	return (-1);
+	    "mysql://[user@]localhost/database?socket=/path)"));
 }
 
 void
