@@ -239,13 +239,10 @@ put_open(struct put_state *ps, struct put_source_spec *s, char **err)
 			    put_spec_name(s), strerror(errno));
 			return (NULL);
 		}
-		if ((in = input_open_fd(s->fd, put_spec_name(s), ps->max_line,
-		    err)) != NULL && s->limited)
-			input_set_limit(in, s->limit);
-		return (in);
-	}
-	if ((in = input_open_file(s->arg, ps->max_line, err)) != NULL &&
-	    s->limited)
+		in = input_open_fd(s->fd, put_spec_name(s), ps->max_line, err);
+	} else
+		in = input_open_file(s->arg, ps->max_line, err);
+	if (in != NULL && s->limited)
 		input_set_limit(in, s->limit);
 	return (in);
 }

@@ -263,7 +263,6 @@ drain_remove_pid(struct drain *d)
 	d->pid_written = 0;
 }
 
-
 /* Write DIR/drain.state if due (or force): see drain.h. */
 static void
 drain_state(struct drain *d, int force)

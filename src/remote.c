@@ -54,7 +54,6 @@ struct remote {
 	int			 answer_too_big;
 	long			 retry_after;	/* seconds; -1: none */
 	size_t			 upload_off;	/* of body, handed to libcurl */
-	int			 upload_whole;	/* all of it, in this perform */
 	int			 resend_refused; /* libcurl wanted to send it again */
 };
 
@@ -471,8 +470,6 @@ remote_read_cb(char *data, size_t size, size_t nitems, void *arg)
 	if (len > 0)
 		memcpy(data, r->body.data + r->upload_off, len);
 	r->upload_off += len;
-	if (r->upload_off == r->body.len)
-		r->upload_whole = 1;
 	return (len);
 }
 
@@ -490,7 +487,8 @@ remote_seek_cb(void *arg, curl_off_t offset, int origin)
 	if (origin != SEEK_SET || offset < 0 ||
 	    (size_t)offset > r->body.len)
 		return (CURL_SEEKFUNC_CANTSEEK);
-	if (r->upload_whole && r->mode != REMOTE_CHECK) {
+	/* Only seeks move a write back: at its end, all of it went out. */
+	if (r->upload_off == r->body.len && r->mode != REMOTE_CHECK) {
 		r->resend_refused = 1;
 		return (CURL_SEEKFUNC_FAIL);
 	}
@@ -564,7 +562,7 @@ remote_post(struct remote *r, size_t nlines, size_t first_shift,
 		r->retry_after = -1;
 		r->errbuf[0] = '\0';
 		r->upload_off = 0;
-		r->upload_whole = r->resend_refused = 0;
+		r->resend_refused = 0;
 		res = curl_easy_perform(r->curl);
 		now = now_ms();
 		if (res != CURLE_OK) {
