@@ -598,6 +598,27 @@ bad:
 	    "12.34", c->name));
 }
 
+/*
+ * strtod of s[0..len), which need not be NUL-terminated; 1 when all of it
+ * is the number.
+ */
+static int
+rec_strtod(const char *s, size_t len, double *d)
+{
+	char	 small[64], *t = small, *end;
+	int	 whole;
+
+	if (len >= sizeof small)
+		t = xmalloc(len + 1);
+	memcpy(t, s, len);
+	t[len] = '\0';
+	*d = strtod(t, &end);
+	whole = len > 0 && *end == '\0';
+	if (t != small)
+		free(t);
+	return (whole);
+}
+
 /* Whether a JSON number's digits before any exponent are not all zero. */
 static int
 rec_mantissa_nonzero(const char *s, size_t len)
@@ -623,15 +644,8 @@ rec_check_float_range(struct rec_parser *ps, const struct schema_column *c,
 	int	 isfloat = strncmp(c->sql_type, "float", 5) == 0;
 	double	 d, max = isfloat ? FLT_MAX : DBL_MAX;
 	double	 min = isfloat ? FLT_MIN : DBL_MIN;
-	char	 small[64], *t = small;
 
-	if (len >= sizeof small)
-		t = xmalloc(len + 1);
-	memcpy(t, s, len);
-	t[len] = '\0';
-	d = strtod(t, NULL);
-	if (t != small)
-		free(t);
+	(void)rec_strtod(s, len, &d);	/* a JSON number, checked already */
 	if (isinf(d) || fabs(d) > max || (c->is_unsigned && d < 0))
 		return (err_set(ps->err, "field '%s' is out of range for %s",
 		    c->name, c->sql_type));
@@ -1739,16 +1753,12 @@ rec_pad_places(struct buf *b, int has_dot, size_t have, size_t want)
 static int
 rec_double_canon(const char *val, size_t len, struct buf *canon)
 {
-	char	 num[64], out[40], *end;
+	char	 out[40];
 	double	 d;
 	int	 prec;
 
-	if (len == 0 || len >= sizeof num)
-		return (0);
-	memcpy(num, val, len);
-	num[len] = '\0';
-	d = strtod(num, &end);
-	if (*end != '\0' || !isfinite(d))
+	/* Longer than any spelling of a double: left as it is. */
+	if (len >= 64 || !rec_strtod(val, len, &d) || !isfinite(d))
 		return (0);
 	if (d == 0)
 		d = 0;	/* -0 is 0 */
