@@ -213,7 +213,7 @@ config_resolve(struct config *c, char **err)
 	}
 	if (*c->table == '\0')
 		return (err_set(err, "table name is empty"));
-	/* Redis keys are PREFIXTABLE:KEY: a ':' would share another table's keys. */
+	/* Keys are PREFIXTABLE:KEY: a ':' would share another table's keys. */
 	if (strchr(c->table, ':') != NULL)
 		return (err_set(err, "table name '%s' has a ':', which would "
 		    "mix its Redis keys with those of table '%.*s'", c->table,
@@ -649,7 +649,7 @@ config_mysql_addr(const struct config *c, struct mysql_addr *a, char **err)
 		free(a->option_file);
 		a->option_file = xstrdup(c->mysql_option_file);
 	}
-	/* As the mysql client's --defaults-file: a file that is not there is an error. */
+	/* As the mysql client's --defaults-file: a missing file is an error. */
 	if (a->option_file != NULL && access(a->option_file, R_OK) != 0) {
 		err_set(err, "cannot read mysql option file '%s': %s",
 		    a->option_file, strerror(errno));
