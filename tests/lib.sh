@@ -245,6 +245,21 @@ start_servers() {
 # --- assertions ------------------------------------------------------------
 
 # expect_status N COMMAND...: run COMMAND, which must exit N; output in $T/out, $T/err.
+# start_serve NAME ARGS...: start wtc serve in the background, wait for its
+# "listening on" line, set URL (and keep the pid in EXTRA_PIDS and $NAME_PID);
+# its standard error goes to $T/NAME.err.
+start_serve() {
+	_name=$1
+	shift
+	"$WTC" serve "$@" 2>"$T/$_name.err" &
+	_pid=$!
+	EXTRA_PIDS="$EXTRA_PIDS $_pid"
+	eval "${_name}_PID=$_pid"
+	wait_until 15 grep -q "listening on" "$T/$_name.err" ||
+	    { cat "$T/$_name.err" >&2; fail "wtc serve did not start"; }
+	URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/$_name.err")
+}
+
 expect_status() {
 	_want=$1
 	shift

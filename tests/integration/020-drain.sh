@@ -239,16 +239,13 @@ assert_eq "$(cat "$WTC_SPOOL/dead-letter.ndjson" 2>/dev/null | wc -l)" "$dl_befo
 # --idle-exit counts from when the spool was empty with no writer: a
 # drainer beside an idle serve stays that long after serve leaves (it left
 # at once, the spool having been empty for long enough already).
-"$WTC" serve --listen 127.0.0.1:0 --no-drainer --no-access-log 2>"$T/idle-serve.err" &
-ispid=$!
-EXTRA_PIDS="$EXTRA_PIDS $ispid"
-wait_until 15 grep -q "listening on" "$T/idle-serve.err" || fail "serve did not start"
+start_serve idle --listen 127.0.0.1:0 --no-drainer --no-access-log
 "$WTC" drain --idle-exit 3 2>"$T/idle-drain.err" &
 idpid=$!
 EXTRA_PIDS="$EXTRA_PIDS $idpid"
 sleep 4
 kill -0 "$idpid" 2>/dev/null || fail "the drainer left while serve was open"
-kill_wait "$ispid"
+kill_wait "$idle_PID"
 sleep 1
 kill -0 "$idpid" 2>/dev/null || fail "the drainer left at once when serve did"
 gone() { ! kill -0 "$idpid" 2>/dev/null; }

@@ -35,20 +35,6 @@ expect_grep "cannot open token file '$T/tokdir': Is a directory" "$T/err"
 expect_status 66 "$WTC" serve --token-file "$T/missing-token" --listen 127.0.0.1:0
 TOKEN=$(cat "$T/token")
 
-# start_serve NAME ARGS...: start wtc serve in the background, wait for its
-# "listening on" line, set URL (and keep the pid in EXTRA_PIDS and $NAME_PID).
-start_serve() {
-	_name=$1
-	shift
-	"$WTC" serve "$@" 2>"$T/$_name.err" &
-	_pid=$!
-	EXTRA_PIDS="$EXTRA_PIDS $_pid"
-	eval "${_name}_PID=$_pid"
-	wait_until 15 grep -q "listening on" "$T/$_name.err" ||
-	    { cat "$T/$_name.err" >&2; fail "wtc serve did not start"; }
-	URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/$_name.err")
-}
-
 # req METHOD PATH [CURL ARGS...]: status code on stdout; headers in $T/h, body in $T/b.
 req() {
 	_m=$1

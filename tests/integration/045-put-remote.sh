@@ -44,19 +44,6 @@ expect_status 69 "$WTC" put --remote http://127.0.0.1:1 --retry-for 0 -f "$USERS
 start_servers
 expect_status 0 "$WTC" init
 
-# start_serve NAME ARGS...: wtc serve in the background; sets URL and NAME_PID.
-start_serve() {
-	_name=$1
-	shift
-	"$WTC" serve "$@" 2>"$T/$_name.err" &
-	_pid=$!
-	EXTRA_PIDS="$EXTRA_PIDS $_pid"
-	eval "${_name}_PID=$_pid"
-	wait_until 15 grep -q "listening on" "$T/$_name.err" ||
-	    { cat "$T/$_name.err" >&2; fail "wtc serve did not start"; }
-	URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/$_name.err")
-}
-
 start_serve main --listen 127.0.0.1:0 --access-log "$T/access.log" --threads 2
 URL_MAIN=$URL
 

@@ -91,12 +91,8 @@ expect_grep "unexpected argument 'extra'" "$T/err"
 # The age is the oldest waiting record's, not its segment's: serve keeps
 # one segment open, and a record written a moment ago read as old as the
 # segment (and grew with it).
-"$WTC" serve --listen 127.0.0.1:0 --no-drainer --no-access-log 2>"$T/serve.err" &
-spid=$!
-EXTRA_PIDS="$EXTRA_PIDS $spid"
-wait_until 15 grep -q "listening on" "$T/serve.err" || { cat "$T/serve.err" >&2; fail "serve did not start"; }
-surl=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/serve.err")
-wpost() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "$surl/write-through"; }
+start_serve aged --listen 127.0.0.1:0 --no-drainer --no-access-log
+wpost() { curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' -d "$1" "$URL/write-through"; }
 assert_eq "$(wpost '{"name": "early"}')" 200 "first write"
 expect_status 0 "$WTC" drain --once
 sleep 3
@@ -104,7 +100,7 @@ assert_eq "$(wpost '{"name": "late"}')" 200 "second write"
 expect_status 1 "$WTC" status --json
 python3 -c 'import json,sys; s = json.load(sys.stdin); assert s["records"] == 1 and s["oldest_age_s"] <= 1, s' <"$T/out" ||
     fail "age of a record just written: $(cat "$T/out")"
-kill_wait "$spid"
+kill_wait "$aged_PID"
 expect_status 0 "$WTC" drain --once
 
 # Bad input: a spool path that is not a directory.

@@ -83,7 +83,7 @@ serve_load() {
 }
 
 SERVE_PID=
-start_serve() {
+crash_serve() {
 	: >"$T/serve.err"
 	"$WTC" serve --spool "$SSPOOL" --listen 127.0.0.1:0 --no-access-log \
 	    --threads 2 --workers 4 2>>"$T/serve.err" &
@@ -122,7 +122,7 @@ LOST=0
 : >"$T/acked.tsv"	# id name age: acknowledged, exact value expected
 : >"$T/atleast.tsv"	# id age: acknowledged hot writes, age at least this
 
-start_serve
+crash_serve
 r=1
 while [ $r -le $ROUNDS ]; do
 	for p in $(seq 1 $NPUT); do gen_put $r $p >"$T/put.$r.$p"; done
@@ -219,7 +219,7 @@ while [ $r -le $ROUNDS ]; do
 			sleep 0.5
 		done
 	done
-	start_serve
+	crash_serve
 	r=$((r + 1))
 done
 

@@ -41,15 +41,10 @@ run_put() {
 	return 0
 }
 
-start_serve() {
-	"$WTC" serve --spool "$SSPOOL" --no-drainer --listen 127.0.0.1:0 \
-	    --timeout 2 --max-body 1048576 --access-log "$T/access.log" \
-	    2>"$T/serve.err" &
-	SERVE_PID=$!
-	EXTRA_PIDS="$EXTRA_PIDS $SERVE_PID"
-	wait_until 15 grep -q "listening on" "$T/serve.err" ||
-	    { cat "$T/serve.err" >&2; fail "wtc serve did not start"; }
-	URL=$(sed -n 's/.*listening on \([^ ]*\) .*/\1/p' "$T/serve.err")
+bad_input_serve() {
+	start_serve serve --spool "$SSPOOL" --no-drainer --listen 127.0.0.1:0 \
+	    --timeout 2 --max-body 1048576 --access-log "$T/access.log"
+	SERVE_PID=$serve_PID
 	PORT=${URL##*:}
 }
 # post FILE [CONTENT-TYPE]: HTTP status on stdout, body in $T/b.
@@ -60,7 +55,7 @@ post() {
 }
 serve_alive() { kill -0 "$SERVE_PID" 2>/dev/null || fail "wtc serve died: $(tail -n 5 "$T/serve.err")"; }
 
-start_serve
+bad_input_serve
 
 # --- the corpus: FILE | put's status | the message (a fixed string) ---------
 while IFS='|' read -r f want msg; do
