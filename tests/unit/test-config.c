@@ -162,6 +162,26 @@ test_password_detection(void **state)
 	assert_false(config_url_has_password("mysql://h/db?socket=/a:b@c"));
 }
 
+/* A config file of text at path is refused, with want in the message. */
+static void
+file_refused(const char *path, const char *text, const char *want)
+{
+	struct config	 c;
+	char		*err = NULL;
+	int		 fd;
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write_all(fd, text, strlen(text)), 0);
+	close(fd);
+	config_init(&c);
+	c.config_file = xstrdup(path);
+	assert_int_equal(config_resolve(&c, &err), -1);
+	assert_non_null(strstr(err, want));
+	free(err);
+	config_release(&c);
+}
+
 static void
 test_precedence(void **state)
 {
@@ -205,29 +225,11 @@ test_precedence(void **state)
 	err = NULL;
 	config_release(&c);
 
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
-	assert_int_equal(write_all(fd, "table = t\ncolour = blue\n", 24), 0);
-	close(fd);
-	config_init(&c);
-	c.config_file = xstrdup(path);
-	assert_int_equal(config_resolve(&c, &err), -1);
-	assert_non_null(strstr(err, ":2: unknown setting 'colour'"));
-	free(err);
-	err = NULL;
-	config_release(&c);
-
+	file_refused(path, "table = t\ncolour = blue\n",
+	    ":2: unknown setting 'colour'");
 	/* A key set twice: which one counts would be a guess. */
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
-	assert_int_equal(write_all(fd, "table = t\ntable = u\n", 20), 0);
-	close(fd);
-	config_init(&c);
-	c.config_file = xstrdup(path);
-	assert_int_equal(config_resolve(&c, &err), -1);
-	assert_non_null(strstr(err, ":2: 'table' is set a second time"));
-	free(err);
-	config_release(&c);
+	file_refused(path, "table = t\ntable = u\n",
+	    ":2: 'table' is set a second time");
 	unlink(path);
 	unsetenv("WTC_SPOOL");
 }
